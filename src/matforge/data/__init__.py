@@ -1,0 +1,1 @@
+"""Ingest sources (Materials Project, files, offline snapshot) and curation."""

@@ -1,0 +1,55 @@
+"""Read-side helpers shared by the command line and the report."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from maggma.core import Store
+
+
+def top_documents(
+    store: Store,
+    sort_field: str,
+    top: int = 20,
+    ascending: bool = False,
+    elements: Sequence[str] = (),
+    fields: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Return the best ``top`` documents by a numeric field.
+
+    Documents without a number in ``sort_field`` are left out. The ranking is
+    done here with a heap rather than by the database, which is as fast on
+    MongoDB for these sizes and much faster on montydb (whose sort is Python).
+
+    Parameters
+    ----------
+    store
+        A connected store.
+    sort_field
+        Field to rank by.
+    top
+        How many documents to return.
+    ascending
+        Smallest first instead of largest first.
+    elements
+        Keep documents whose ``elements`` hold all of these.
+    fields
+        Fields to return (all when None).
+    """
+    criteria: dict[str, Any] = {sort_field: {"$ne": None}}
+    if elements:
+        criteria["elements"] = {"$all": list(elements)}
+    projection = None
+    if fields is not None:
+        projection = dict.fromkeys({*fields, sort_field}, 1) | {"_id": 0}
+    coll = store._collection
+    docs = (
+        d
+        for d in coll.find(criteria, projection)
+        if isinstance(d.get(sort_field), int | float)
+    )
+    pick = heapq.nsmallest if ascending else heapq.nlargest
+    return pick(top, docs, key=lambda d: d[sort_field])
