@@ -13,7 +13,8 @@ from matforge.stores import StoreFactory
 
 SHARED = Path(
     os.environ.get(
-        "MATFORGE_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+        "MATFORGE_SHARED_DATA",
+        Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
     )
 ).resolve()
 
@@ -61,3 +62,15 @@ def memory_factory(memory_settings: MatforgeSettings) -> StoreFactory:
     """A store factory on a fresh in-process store."""
     with StoreFactory(memory_settings) as factory:
         yield factory
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Skip the real-server tests unless MATFORGE_TEST_MONGO_URI names a server."""
+    if os.environ.get("MATFORGE_TEST_MONGO_URI"):
+        return
+    skip = pytest.mark.skip(reason="set MATFORGE_TEST_MONGO_URI to run MongoDB tests")
+    for item in items:
+        if "mongo" in item.keywords:
+            item.add_marker(skip)

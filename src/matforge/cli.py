@@ -261,6 +261,7 @@ def score(ctx: click.Context, formula: str, e_form: float, as_json: bool) -> Non
     """Hydrogen Storage Score of FORMULA with formation energy E_FORM (eV/atom)."""
     from pymatgen.core import Composition
 
+    from matforge.core.chemistry import unknown_species
     from matforge.core.score import storage_score
 
     params = _settings(ctx).score
@@ -268,6 +269,11 @@ def score(ctx: click.Context, formula: str, e_form: float, as_json: bool) -> Non
         comp = Composition(formula)
     except (ValueError, KeyError) as exc:
         raise MatforgeError(f"cannot read formula {formula!r}: {exc}") from None
+    unknown = unknown_species(comp)
+    if unknown:
+        raise MatforgeError(
+            f"cannot read formula {formula!r}: unknown element(s) {', '.join(unknown)}"
+        )
     if comp["H"] == 0:
         raise MatforgeError(f"{formula} holds no hydrogen")
     try:
@@ -293,3 +299,7 @@ def score(ctx: click.Context, formula: str, e_form: float, as_json: bool) -> Non
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")
+
+
+if __name__ == "__main__":
+    main()

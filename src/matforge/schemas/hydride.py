@@ -7,7 +7,6 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from matforge.core.features import analyse_symmetry, hydride_features
 from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, energy_factor
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
 from matforge.schemas.features import HydrideFeatures
@@ -132,6 +131,9 @@ class HydrideDoc(BaseModel):
         HydrideDoc
             The document.
         """
+        # core.features builds HydrideFeatures: import it here, not at module level
+        from matforge.core.features import analyse_symmetry, hydride_features
+
         symmetry = analyse_symmetry(structure, symprec)
         comp = structure.composition
         features = hydride_features(
