@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import moyopy
 import numpy as np
-from pymatgen.core import Composition, Element, Lattice, Structure
+from pymatgen.core import Element, Lattice, Structure
 
 from matforge.core.chemistry import is_metal
-from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, storage_score
+from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, energy_factor
 from matforge.schemas.features import HydrideFeatures
 
 AMU_TO_KG = 1.66053906660e-27
+AMU_TO_G = 1.66053906660e-24
 A3_TO_M3 = 1e-30
+A3_TO_CM3 = 1e-24
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ def crystal_system(spacegroup_number: int) -> str:
     raise ValueError(f"space-group number {spacegroup_number} is not in 1-230")
 
 
+@cache
+def _quiet_moyo() -> None:
+    """Silence moyopy's notes on dropped non-lattice operations (first use only)."""
+    logging.getLogger("moyo").setLevel(logging.ERROR)
+
+
 def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
     """Return the space group and a symmetry-aware fingerprint of a structure.
 
@@ -56,6 +66,7 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
     parameters (0.01 A, 0.1 degree), so the same crystal written in another
     setting, origin or supercell hashes alike.
     """
+    _quiet_moyo()
     cell = moyopy.Cell(
         structure.lattice.matrix.tolist(),
         structure.frac_coords.tolist(),
@@ -85,17 +96,26 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
     return Symmetry(number, symbol, system, digest[:20])
 
 
-def _shortest_pair(
-    structure: Structure, rows: list[int], cols: list[int]
-) -> float | None:
+@cache
+def _element_properties(symbol: str) -> tuple[float, float, bool]:
+    """Return (atomic mass in amu, Pauling electronegativity, is metal), cached.
+
+    pymatgen returns these as unit-carrying floats, which are slow to make.
+    """
+    element = Element(symbol)
+    return float(element.atomic_mass), float(element.X), is_metal(symbol)
+
+
+def _shortest_pair(dist: np.ndarray, rows: list[int], cols: list[int]) -> float | None:
     if not rows or not cols:
         return None
-    dist = np.asarray(structure.distance_matrix, dtype=float)[np.ix_(rows, cols)]
+    block = dist[np.ix_(rows, cols)]
     if rows == cols:
         if len(rows) < 2:
             return None
-        np.fill_diagonal(dist, math.inf)
-    return float(dist.min())
+        block = block.copy()
+        np.fill_diagonal(block, math.inf)
+    return float(block.min())
 
 
 def hydride_features(
@@ -124,45 +144,53 @@ def hydride_features(
     HydrideFeatures
         The features.
     """
-    comp: Composition = structure.composition
-    n_atoms = comp.num_atoms
-    fractions = {el: comp.get_atomic_fraction(el) for el in comp.elements}
-    chi = np.array([el.X for el in fractions])
-    weights = np.array(list(fractions.values()))
+    symbols = [site.specie.symbol for site in structure]
+    counts: dict[str, int] = {}
+    for symbol in symbols:
+        counts[symbol] = counts.get(symbol, 0) + 1
+    n_atoms = len(symbols)
+    props = {el: _element_properties(el) for el in counts}
+    weights = np.array([counts[el] / n_atoms for el in counts])
+    masses = np.array([props[el][0] for el in counts])
+    chi = np.array([props[el][1] for el in counts])
     mean_chi = float(np.dot(weights, chi))
-    metals = {el: f for el, f in fractions.items() if is_metal(el.symbol)}
-    metal_weight = sum(metals.values())
+    metal_counts = {el: n for el, n in counts.items() if props[el][2]}
+    n_metal = sum(metal_counts.values())
     mean_metal_chi = (
-        sum(el.X * f for el, f in metals.items()) / metal_weight if metals else math.nan
+        sum(props[el][1] * n for el, n in metal_counts.items()) / n_metal
+        if n_metal
+        else math.nan
     )
-    n_h = comp["H"]
-    n_metal = sum(comp[el] for el in metals)
-    h_mass_kg = n_h * float(Element("H").atomic_mass) * AMU_TO_KG
-    h_idx = [i for i, s in enumerate(structure) if s.specie.symbol == "H"]
-    m_idx = [i for i, s in enumerate(structure) if is_metal(s.specie.symbol)]
+    n_h = counts.get("H", 0)
+    cell_mass = float(np.dot(masses, [counts[el] for el in counts]))  # amu
+    w_h = n_h * props["H"][0] / cell_mass if n_h else 0.0
+    volume = float(structure.volume)
     score = (
-        storage_score(comp, formation_energy_per_atom, e_threshold, sigma).storage_score
+        w_h * energy_factor(formation_energy_per_atom, e_threshold, sigma)
         if formation_energy_per_atom is not None
         else None
     )
+    dist = np.asarray(structure.distance_matrix, dtype=float)
+    h_idx = [i for i, s in enumerate(symbols) if s == "H"]
+    m_idx = [i for i, s in enumerate(symbols) if props[s][2]]
     return HydrideFeatures(
-        h_weight_fraction=float(comp.get_wt_fraction("H")),
-        h_atomic_fraction=float(n_h / n_atoms),
+        h_weight_fraction=w_h,
+        h_atomic_fraction=n_h / n_atoms,
         formation_energy_per_atom=formation_energy_per_atom,
         e_above_hull=e_above_hull,
         storage_score=score,
         crystal_system=symmetry.crystal_system,
         spacegroup_number=symmetry.number,
-        volume_per_atom=float(structure.volume / n_atoms),
-        density=float(structure.density),
-        h_volumetric_density=float(h_mass_kg / (structure.volume * A3_TO_M3)),
-        nelements=len(comp.elements),
-        nsites=len(structure),
+        volume_per_atom=volume / n_atoms,
+        density=cell_mass * AMU_TO_G / (volume * A3_TO_CM3),
+        h_volumetric_density=n_h * props["H"][0] * AMU_TO_KG / (volume * A3_TO_M3),
+        nelements=len(counts),
+        nsites=n_atoms,
         mean_electronegativity=mean_chi,
         std_electronegativity=float(np.sqrt(np.dot(weights, (chi - mean_chi) ** 2))),
         mean_metal_electronegativity=float(mean_metal_chi),
-        mean_atomic_mass=float(comp.weight / n_atoms),
-        metal_h_ratio=float(n_metal / n_h) if n_h else math.inf,
-        min_metal_h_distance=_shortest_pair(structure, m_idx, h_idx),
-        min_h_h_distance=_shortest_pair(structure, h_idx, h_idx),
+        mean_atomic_mass=cell_mass / n_atoms,
+        metal_h_ratio=n_metal / n_h if n_h else math.inf,
+        min_metal_h_distance=_shortest_pair(dist, m_idx, h_idx),
+        min_h_h_distance=_shortest_pair(dist, h_idx, h_idx),
     )
