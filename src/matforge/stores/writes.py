@@ -42,7 +42,9 @@ def stored_values(
     projection = {key: 1, field_name: 1, "_id": 0}
     coll = store._collection  # maggma offers no projection scan
     if keys is None:
-        return {d[key]: d.get(field_name) for d in coll.find({}, projection) if key in d}
+        return {
+            d[key]: d.get(field_name) for d in coll.find({}, projection) if key in d
+        }
     wanted = set(keys)
     if not wanted:
         return {}
