@@ -49,9 +49,14 @@ def composition_problems(structure: Structure, max_sites: int) -> list[str]:
             f"the structure is disordered (site {site} is {occupancy}); only "
             "ordered structures are stored"
         )
-    unknown = unknown_species(structure.composition)
+    # DummySpecies print with an oxidation state ("Xx0+"): name the symbol only.
+    unknown = sorted(
+        {sp.rstrip("0123456789.+-") for sp in unknown_species(structure.composition)}
+    )
     if unknown:
-        problems.append(f"unknown element(s) {', '.join(unknown)}")
+        problems.append(
+            f"unknown element(s) {', '.join(unknown)}: not in the periodic table"
+        )
     if len(structure) > max_sites:
         problems.append(
             f"{len(structure)} sites is more than the {max_sites} allowed "
@@ -61,7 +66,7 @@ def composition_problems(structure: Structure, max_sites: int) -> list[str]:
     formula = structure.composition.reduced_formula
     if "H" not in symbols:
         problems.append(f"no hydrogen in {formula}")
-    if not any(is_metal(s) for s in symbols if s != "H") and not unknown:
+    if not unknown and not any(is_metal(s) for s in symbols if s != "H"):
         problems.append(f"no metal in {formula} (a hydride needs at least one metal)")
     return problems
 
@@ -131,5 +136,6 @@ def energy_problem(name: str, value: object) -> str | None:
     except (TypeError, ValueError):
         return f"{name} is not a number: {value!r}"
     if not math.isfinite(number):
-        return f"{name} is {value!r}, not a finite number"
+        shown = "NaN" if math.isnan(number) else repr(value)
+        return f"{name} is {shown}, not a finite number"
     return None

@@ -15,6 +15,7 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from matforge.data.records import (
     SNIPPET,
@@ -55,7 +56,15 @@ def _text_of(path: Path, data: bytes) -> tuple[str | None, str | None]:
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError:
-        return None, "binary or non-UTF-8 file: not a CIF, JSON or CSV text file"
+        pass
+    # Older CIFs (ICSD exports, ...) are Latin-1 text: read them unless the
+    # bytes hold many control characters, the mark of a binary file.
+    text = data.decode("latin-1")
+    controls = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f")
+    controls += sum(1 for c in text if 0x7F <= ord(c) < 0xA0)
+    if controls > 0.01 * len(text):
+        return None, "binary file: not a CIF, JSON or CSV text file"
+    return text, None
 
 
 def _kind_of(path: Path, text: str) -> str | None:
@@ -133,34 +142,47 @@ def read_mp20_csv(text: str, label: str) -> Iterator[RawRecord]:
             text,
         )
         return
-    for line, raw_row in enumerate(reader, start=2):
-        row = {(k or "").strip(): v for k, v in raw_row.items()}
-        name = f"{label}:row {line - 1}"
-        if row.get("material_id"):
-            name += f" ({row['material_id']})"
-        cif = row.get("cif") or ""
-        if not cif.strip():
+    rows = enumerate(reader, start=1)
+    while True:
+        try:
+            number, raw_row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
             yield RawRecord.failed(
-                name, "the row's cif field is empty", str(row)[:SNIPPET]
+                f"{label}:line {reader.line_num}", f"malformed CSV: {exc}", text
             )
-            continue
-        structures, problems = structures_from_cif(cif)
-        if problems or len(structures) != 1:
-            reason = problems[0] if problems else "the row's CIF holds no structure"
-            yield RawRecord.failed(name, reason, cif)
-            continue
-        yield RawRecord(
-            input=name,
-            structure=structures[0],
-            material_id=row.get("material_id") or None,
-            provenance="materials-project (MP-20 format)",
-            formation_energy_per_atom=_blank_to_none(
-                row.get("formation_energy_per_atom")
-            ),
-            energy_source="MP-20 (Materials Project GGA/GGA+U)",
-            e_above_hull=_blank_to_none(row.get("e_above_hull")),
-            band_gap=_blank_to_none(row.get("band_gap")),
-        )
+            return
+        yield _mp20_row(raw_row, f"{label}:row {number}")
+
+
+def _mp20_row(raw_row: dict[str | None, Any], name: str) -> RawRecord:
+    """Read one row of an MP-20 CSV."""
+    row = {(k or "").strip(): v for k, v in raw_row.items() if k is not None}
+    if row.get("material_id"):
+        name += f" ({row['material_id']})"
+    cif = row.get("cif") or ""
+    if not cif.strip():
+        return RawRecord.failed(name, "the row's cif field is empty", str(row))
+    structures, problems = structures_from_cif(cif)
+    if problems or len(structures) != 1:
+        if problems:
+            reason = problems[0]
+        elif structures:
+            reason = f"the row's CIF holds {len(structures)} structures, not one"
+        else:
+            reason = "the row's CIF holds no structure"
+        return RawRecord.failed(name, reason, cif)
+    return RawRecord(
+        input=name,
+        structure=structures[0],
+        material_id=row.get("material_id") or None,
+        provenance="materials-project (MP-20 format)",
+        formation_energy_per_atom=_blank_to_none(row.get("formation_energy_per_atom")),
+        energy_source="MP-20 (Materials Project GGA/GGA+U)",
+        e_above_hull=_blank_to_none(row.get("e_above_hull")),
+        band_gap=_blank_to_none(row.get("band_gap")),
+    )
 
 
 def _blank_to_none(value: str | None) -> str | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from matforge.core.checks import energy_problem, hydride_problems
 from matforge.data.records import RawRecord
 from matforge.schemas import BuildMeta, HydrideDoc, RejectDoc
-from matforge.stores.writes import upsert_documents
+from matforge.stores.writes import stored_values, upsert_documents
 
 if TYPE_CHECKING:
     from matforge.settings import MatforgeSettings
@@ -96,9 +96,12 @@ def document_from_record(
         )
         if (reason := energy_problem(name, value)) is not None
     ]
-    problems = hydride_problems(
-        record.structure, settings.ingest.max_sites, settings.ingest.min_distance
-    )
+    try:
+        problems = hydride_problems(
+            record.structure, settings.ingest.max_sites, settings.ingest.min_distance
+        )
+    except Exception as exc:  # a structure too odd for the checks themselves
+        return reject(f"could not check the structure: {exc}")
     if problems or energy_reasons:
         return reject("; ".join(problems + energy_reasons))
     try:
@@ -118,7 +121,7 @@ def document_from_record(
             sigma=settings.score.sigma,
             build=build,
         )
-    except (ValueError, ArithmeticError) as exc:  # analysis of an odd structure
+    except Exception as exc:  # symmetry analysis or features of an odd structure
         return reject(f"could not analyse the structure: {exc}")
 
 
@@ -163,9 +166,16 @@ def ingest_records(
     docs: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
 
+    # montydb has no index: read the stored ids and hashes once, not per batch
+    known = (
+        stored_values(hydrides, "material_id", None, "content_hash")
+        if factory.backend == "embedded"
+        else None
+    )
+
     def flush() -> None:
         if docs:
-            result = upsert_documents(hydrides, docs, "material_id")
+            result = upsert_documents(hydrides, docs, "material_id", stored=known)
             summary.ingested += len(result.inserted)
             summary.updated += len(result.updated)
             summary.unchanged += len(result.unchanged)

@@ -6,13 +6,12 @@ A reader never raises on bad content: it yields a :class:`RawRecord` whose
 
 from __future__ import annotations
 
-import io
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from pymatgen.core import Composition, Structure
-from pymatgen.entries.computed_entries import ComputedStructureEntry
 from pymatgen.io.cif import CifParser
 
 SNIPPET = 200
@@ -41,10 +40,86 @@ class RawRecord:
         return cls(input=input, error=error, snippet=text[:SNIPPET])
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException | Warning | str) -> str:
     text = str(exc).strip().splitlines()
     message = text[0] if text else type(exc).__name__
     return message if len(message) <= 200 else message[:200] + "..."
+
+
+CELL_TAGS = (
+    "_cell_length_a",
+    "_cell_length_b",
+    "_cell_length_c",
+    "_cell_angle_alpha",
+    "_cell_angle_beta",
+    "_cell_angle_gamma",
+)
+_BLOCK_ERROR = re.compile(
+    r"No structure parsed for section (\d+) in CIF\.\s*(.*)", re.S
+)
+
+
+def _cif_syntax_problem(exc: Exception) -> str:
+    """Explain an error of pymatgen's CIF tokenizer for a person."""
+    message = _short(exc)
+    if (
+        isinstance(exc, ZeroDivisionError)
+        or "zip()" in message
+        or "multiple" in message
+    ):
+        return (
+            "truncated or malformed CIF: the values of a loop_ do not fill its "
+            "columns (is the file cut short?)"
+        )
+    return f"unreadable CIF: {message}"
+
+
+def _cif_block_problem(block: Any, detail: str) -> str:
+    """Explain why pymatgen could not build a structure from one CIF data block."""
+    data = {tag.lower(): value for tag, value in block.data.items()}  # tags ignore case
+    missing = [tag for tag in CELL_TAGS if tag not in data]
+    if len(missing) == len(CELL_TAGS):
+        return "the CIF has no cell parameters (_cell_length_a, ... _cell_angle_gamma)"
+    if missing:
+        return f"the CIF lacks the cell parameter(s) {', '.join(missing)}"
+    if not any(
+        tag.startswith(("_atom_site_fract_", "_atom_site_cartn_")) for tag in data
+    ):
+        return "the CIF lists no atom sites (_atom_site_fract_x, ...)"
+    first = detail.strip().splitlines()[0] if detail.strip() else ""
+    if "singular matrix" in first.lower():
+        cell = ", ".join(f"{tag.rsplit('_', 1)[-1]}={data[tag]}" for tag in CELL_TAGS)
+        return f"zero-volume cell: the cell parameters ({cell}) give no 3-D lattice"
+    if first.startswith("could not convert string to float"):
+        value = first.split(":", 1)[-1].strip()
+        return f"the CIF holds a value that is not a number: {value}"
+    if first.startswith("'_") and first.endswith("'"):
+        return f"the CIF lacks the field {first.strip(chr(39))}"
+    return f"the CIF data block could not be read as a structure ({_short(first)})"
+
+
+def _formula_problem(block: Any, structure: Structure) -> str | None:
+    """Compare the atom list with ``_chemical_formula_sum``: a sign of truncation.
+
+    Atomic fractions are compared with a tolerance of 0.01, so that rounded or
+    fractional (disordered) formulas match their atom lists.
+    """
+    declared = block.data.get("_chemical_formula_sum")
+    if not declared:
+        return None
+    try:
+        expected = Composition(str(declared).replace("'", ""))
+    except Exception:
+        return None
+    found = structure.composition.element_composition
+    if expected.element_composition.fractional_composition.almost_equals(
+        found.fractional_composition, rtol=0, atol=0.01
+    ):
+        return None
+    return (
+        f"truncated or inconsistent CIF: it declares {expected.reduced_formula} but "
+        f"its atom list gives {found.reduced_formula}"
+    )
 
 
 def structures_from_cif(text: str) -> tuple[list[Structure], list[str]]:
@@ -56,40 +131,71 @@ def structures_from_cif(text: str) -> tuple[list[Structure], list[str]]:
         The structures read, and why blocks could not be read (or why the atom
         list contradicts the declared formula, a sign of truncation).
     """
-    problems: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
-            parser = CifParser(io.StringIO(text))
+            parser = CifParser.from_str(text)
+        except Exception as exc:
+            return [], [_cif_syntax_problem(exc)]
+        blocks = list(parser._cif.data.values())
+        if not blocks:
+            return [], ["not a CIF: no data_ block found"]
+        try:
             structures = parser.parse_structures(primitive=False, on_error="ignore")
+        except ValueError:
+            structures = []  # "no structures": the reasons are in parser.warnings
         except Exception as exc:
             return [], [f"unreadable CIF: {_short(exc)}"]
-    n_blocks = len(parser._cif.data)
-    if len(structures) < n_blocks:
-        detail = "; ".join(
-            sorted({_short(w.message) for w in caught if "parse" in str(w.message)})
-        )
-        problems.append(
-            f"{n_blocks - len(structures)} of {n_blocks} CIF data block(s) could not "
-            f"be read as a structure" + (f" ({detail})" if detail else "")
-        )
+    # pymatgen gives one structure per readable block, in order, and a message
+    # naming the (1-based) section for every block it could not read.
+    failed = {
+        int(match.group(1)) - 1: match.group(2)
+        for message in parser.warnings
+        if (match := _BLOCK_ERROR.match(str(message)))
+    }
+    problems: list[str] = []
+    read_blocks = []
+    for i, block in enumerate(blocks):
+        if i in failed:
+            where = f"data block {block.header}: " if len(blocks) > 1 else ""
+            problems.append(where + _cif_block_problem(block, failed[i]))
+        else:
+            read_blocks.append(block)
+    if len(read_blocks) != len(structures):  # a block gave no structure silently
+        return structures, [
+            *problems,
+            "a CIF data block could not be read as a structure",
+        ]
     checked: list[Structure] = []
-    for block, structure in zip(parser._cif.data.values(), structures, strict=False):
-        declared = block.data.get("_chemical_formula_sum")
-        if declared:
-            try:
-                expected = Composition(str(declared).replace("'", "")).reduced_formula
-            except Exception:
-                expected = None
-            found = structure.composition.reduced_formula
-            if expected is not None and expected != found:
-                problems.append(
-                    f"truncated or inconsistent CIF: it declares {expected} but its "
-                    f"atom list gives {found}"
-                )
-                continue
-        checked.append(structure)
+    for block, structure in zip(read_blocks, structures, strict=True):
+        if (problem := _formula_problem(block, structure)) is not None:
+            problems.append(problem)
+        else:
+            checked.append(structure)
     return checked, problems
+
+
+def _structure_data_problem(exc: Exception) -> str:
+    """Explain why a Structure (or entry) dict could not be read."""
+    message = _short(exc)
+    if match := re.match(r"'?([^' ]+)'? is not a valid Element", message):
+        return f"unknown element {match.group(1)!r}"
+    if isinstance(exc, KeyError):
+        return f"invalid structure data: the field {message} is missing"
+    return f"invalid structure data: {message}"
+
+
+def _json_kind(item: Any) -> str:
+    """Name the JSON type of a decoded value, for a person."""
+    if item is None:
+        return "null"
+    if isinstance(item, bool):
+        return f"the value {str(item).lower()}"
+    if isinstance(item, int | float):
+        return f"the number {item}"
+    if isinstance(item, str):
+        return "a string"
+    return "a list" if isinstance(item, list) else f"a {type(item).__name__}"
 
 
 def record_from_dict(item: Any, input: str) -> RawRecord:
@@ -102,8 +208,7 @@ def record_from_dict(item: Any, input: str) -> RawRecord:
     if not isinstance(item, dict):
         return RawRecord.failed(
             input,
-            "expected a JSON object describing a structure, "
-            f"got a {type(item).__name__}",
+            f"expected a JSON object describing a structure, got {_json_kind(item)}",
             item,
         )
     kind = item.get("@class")
@@ -111,6 +216,10 @@ def record_from_dict(item: Any, input: str) -> RawRecord:
         if kind == "Structure":
             return RawRecord(input=input, structure=Structure.from_dict(item))
         if kind == "ComputedStructureEntry":
+            # pymatgen.entries pulls in the compatibility schemes (seconds to
+            # import): load it only when an entry is met
+            from pymatgen.entries.computed_entries import ComputedStructureEntry
+
             entry = ComputedStructureEntry.from_dict(item)
             data = entry.data or {}
             return RawRecord(
@@ -147,7 +256,7 @@ def record_from_dict(item: Any, input: str) -> RawRecord:
                 band_gap=item.get("band_gap"),
             )
     except Exception as exc:
-        return RawRecord.failed(input, f"invalid structure data: {_short(exc)}", item)
+        return RawRecord.failed(input, _structure_data_problem(exc), item)
     return RawRecord.failed(
         input,
         "JSON object is neither a pymatgen Structure, a ComputedStructureEntry nor "
