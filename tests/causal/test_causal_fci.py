@@ -154,3 +154,12 @@ def test_neighbourhood_labels_every_edge_kind() -> None:
     }
     with pytest.raises(ValueError, match="not a node"):
         neighbourhood(pag, "nowhere")
+
+
+def test_kci_runs_on_a_small_table() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(80)
+    y = np.sin(2 * x) + 0.2 * rng.standard_normal(80)
+    z = rng.standard_normal(80)
+    pag = run_fci(np.c_[x, y, z], ["x", "y", "z"], test="kci", alpha=0.05)
+    assert pag.skeleton() == {frozenset(("x", "y"))}
