@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
@@ -35,6 +35,32 @@ from pydantic_settings import (
 from matforge.errors import ConfigError, DataNotFoundError
 
 DEFAULT_CONFIG_FILE = Path("~/.matforge.yaml")
+
+DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (
+    (
+        "h_weight_fraction",
+        "h_atomic_fraction",
+        "nelements",
+        "mean_electronegativity",
+        "std_electronegativity",
+        "mean_metal_electronegativity",
+        "mean_atomic_mass",
+        "metal_h_ratio",
+    ),
+    (
+        "crystal_system",
+        "spacegroup_number",
+        "nsites",
+        "volume_per_atom",
+        "density",
+        "h_volumetric_density",
+        "min_metal_h_distance",
+        "min_h_h_distance",
+    ),
+    ("formation_energy_per_atom", "e_above_hull"),
+    ("storage_score",),
+)
+"""Hydride features by causal tier: composition -> structure -> energy -> score."""
 
 # The YAML file chosen for the settings object being built (``--config``).
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
@@ -111,6 +137,67 @@ class ScoreSettings(BaseModel):
     )
 
 
+class CausalSettings(BaseModel):
+    """Causal discovery (FCI) over the hydride features."""
+
+    target: str = Field(
+        default="storage_score",
+        description="Column whose causal neighbourhood is kept.",
+    )
+    test: Literal["fisherz", "kci", "chisq", "gsq"] = Field(
+        default="fisherz",
+        description="Conditional independence test: fisherz (linear-Gaussian), kci "
+        "(kernel, slow), chisq or gsq (discrete data).",
+    )
+    alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Significance level of every test."
+    )
+    depth: int = Field(
+        default=-1,
+        ge=-1,
+        description="Largest conditioning set in the adjacency search (-1: no limit).",
+    )
+    bootstrap: int = Field(
+        default=100,
+        ge=0,
+        description="Bootstrap resamples for edge stability (0: none).",
+    )
+    stability_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of resamples in which a feature must be adjacent to the "
+        "target to be selected.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the bootstrap resampling.")
+    background_knowledge: bool = Field(
+        default=True,
+        description="Forbid edges from a later tier into an earlier one (`tiers`).",
+    )
+    tiers: list[list[str]] = Field(
+        default_factory=lambda: [list(tier) for tier in DEFAULT_TIERS],
+        description="Columns by causal tier, earliest first: composition, structure, "
+        "energy, score. Columns in no tier are unconstrained.",
+    )
+    exclude: list[str] = Field(
+        default_factory=lambda: ["spacegroup_number"],
+        description="Hydride features left out (space-group number is a 230-level "
+        "label; crystal_system is its coarse, encodable form).",
+    )
+    missing: Literal["drop_columns", "drop_rows"] = Field(
+        default="drop_columns",
+        description="What to do with a hydride feature missing in some rows (rows "
+        "without the target are always dropped).",
+    )
+    collinearity_r2: float = Field(
+        default=0.9999,
+        gt=0,
+        lt=1,
+        description="R^2 on the columns before it above which a column is dropped "
+        "as collinear.",
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the optional YAML settings file."""
 
@@ -181,6 +268,7 @@ class MatforgeSettings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
+    causal: CausalSettings = Field(default_factory=CausalSettings)
 
     @classmethod
     def settings_customise_sources(

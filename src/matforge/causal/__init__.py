@@ -1,0 +1,1 @@
+"""Causal discovery (FCI) over feature tables: causal-learn in, our documents out."""
