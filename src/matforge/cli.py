@@ -452,6 +452,104 @@ def causal(
         click.echo(f"picture: {plot_path} (DOT: {Path(plot_path).with_suffix('.dot')})")
 
 
+# -- ML-potential energies ---------------------------------------------------------
+ENERGY_COLUMNS = [
+    "input",
+    "formula",
+    "energy_per_atom",
+    "formation_energy_per_atom",
+    "e_above_hull",
+    "converged",
+    "error",
+]
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--relax/--no-relax",
+    default=True,
+    show_default=True,
+    help="Relax before taking the energy, or evaluate the structures as given.",
+)
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+@click.option(
+    "--batched/--sequential",
+    default=None,
+    help="Batched relaxations / predictions where possible [potential.batched].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def energy(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    relax: bool,
+    potential: str | None,
+    model_path: str | None,
+    batched: bool | None,
+    as_json: bool,
+) -> None:
+    """Energies, formation energies and hull distances of structures in files.
+
+    PATHS are CIF, JSON / JSON.gz (Structure dicts, entries or records) or
+    MP-20 CSV files or folders, as for `matforge ingest files`.
+    """
+    from matforge.data.files import read_paths
+    from matforge.flows.potentials import compute_energies, potential_of
+
+    settings = _settings(ctx)
+    spec = potential_of(settings, potential, model_path)
+    params = settings.potential
+    if batched is not None:
+        params = params.model_copy(update={"batched": batched})
+    records = list(read_paths(paths))
+    good = [r for r in records if r.structure is not None and r.error is None]
+    with _factory(ctx) as factory, _progress(len(good), "energy") as update:
+        rows = compute_energies(
+            factory,
+            [r.structure for r in good],
+            [(r.input, r.material_id) for r in good],
+            spec,
+            relax=relax,
+            params=params,
+            progress=update,
+        )
+    by_input = iter(row.as_dict() for row in rows)
+    payload = []
+    for record in records:
+        if record.structure is not None and record.error is None:
+            payload.append(next(by_input))
+        else:
+            payload.append(
+                {
+                    "input": record.input,
+                    "material_id": record.material_id,
+                    "formula": None,
+                    "energy_per_atom": None,
+                    "formation_energy_per_atom": None,
+                    "e_above_hull": None,
+                    "potential": spec.name,
+                    "potential_version": spec.version,
+                    "relaxed": relax,
+                    "converged": False,
+                    "error": record.error or "no structure in the input",
+                }
+            )
+    if as_json:
+        _echo_json(payload)
+    else:
+        click.echo(f"potential: {spec.name} ({spec.version})")
+        click.echo(_table(payload, ENERGY_COLUMNS))
+    if payload and all(row["error"] is not None for row in payload):
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

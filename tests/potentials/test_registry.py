@@ -49,6 +49,11 @@ def test_batching_abilities() -> None:
     assert not POTENTIALS["m3gnet"].batch_static
 
 
+def test_chgnet_energies_already_hold_the_mp2020_corrections() -> None:
+    assert POTENTIALS["sevennet-0"].apply_mp2020
+    assert not POTENTIALS["chgnet"].apply_mp2020
+
+
 def test_model_folder_only_for_matgl(tmp_path: Path) -> None:
     with pytest.raises(PotentialError, match="ship in its wheel"):
         resolve_potential("sevennet-0", tmp_path)

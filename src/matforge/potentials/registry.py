@@ -61,6 +61,12 @@ class PotentialSpec:
         Keyword arguments of atomate2's ``ase_calculator``.
     checksum
         SHA-1 (first 12 digits) of the weights of a model folder.
+    apply_mp2020
+        True when the potential predicts *uncorrected* MP GGA(+U) energies, to
+        which the MP2020 corrections are added before a formation energy is
+        taken (SevenNet). False when its training energies already held them
+        (CHGNet learned MPtrj's corrected energies) or they do not apply
+        (r2SCAN).
     """
 
     name: str
@@ -71,6 +77,7 @@ class PotentialSpec:
     local: bool = True
     calculator_kwargs: dict[str, Any] = field(default_factory=dict)
     checksum: str | None = None
+    apply_mp2020: bool = True
 
     @property
     def package(self) -> str:
@@ -120,8 +127,10 @@ POTENTIALS: dict[str, PotentialSpec] = {
         family="chgnet",
         mlff="CHGNet",
         model="0.3.0",
-        description="CHGNet 0.3.0, trained on MPtrj; weights in chgnet",
+        description="CHGNet 0.3.0, trained on MPtrj's MP2020-corrected energies; "
+        "weights in chgnet",
         calculator_kwargs={"stress_unit": "eV/A3"},
+        apply_mp2020=False,
     ),
     "m3gnet": PotentialSpec(
         name="m3gnet",
@@ -146,6 +155,7 @@ POTENTIALS: dict[str, PotentialSpec] = {
         model="TensorNet-PES-MatPES-r2SCAN-2025.2",
         description="TensorNet (matgl) on MatPES-r2SCAN; weights from the hub",
         local=False,
+        apply_mp2020=False,
     ),
 }
 """Every potential known by name."""
@@ -235,6 +245,7 @@ def resolve_potential(name: str, model_path: str | Path | None = None) -> Potent
         model=str(folder),
         description=f"{spec.description}; loaded from {folder}",
         checksum=_folder_checksum(folder),
+        apply_mp2020=spec.apply_mp2020,
     )
 
 

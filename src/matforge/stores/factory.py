@@ -40,6 +40,8 @@ COLLECTIONS: dict[str, str] = {
     "relaxed": "relaxed_id",
     "candidates": "candidate_id",
     "dft_tasks": "task_id",
+    "elemental_refs": "ref_id",
+    "calibrations": "calibration_id",
 }
 """Every named collection and the field that identifies its documents."""
 
