@@ -108,6 +108,12 @@ class IngestSettings(BaseModel):
     symprec: float = Field(
         default=0.1, gt=0, description="Symmetry tolerance (angstrom) for spglib."
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="Processes that check and analyse records of long inputs "
+        "(0: one per core, at most 4; 1: no worker processes).",
+    )
     mp_page_size: int = Field(
         default=1000,
         ge=1,
