@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from maggma.stores import MontyStore
 
 if TYPE_CHECKING:
     from maggma.core import Store
@@ -53,3 +55,46 @@ def top_documents(
     )
     pick = heapq.nsmallest if ascending else heapq.nlargest
     return pick(top, docs, key=lambda d: d[sort_field])
+
+
+def scan_documents(
+    store: Store,
+    fields: Iterable[str],
+    field_name: str | None = None,
+    values: Iterable[Any] | None = None,
+    batch: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Yield some fields of the documents whose ``field_name`` is in ``values``.
+
+    Every document when ``field_name`` is None. montydb has no index and
+    evaluates ``$in`` per document and element: there one plain scan, filtered
+    here, is faster than the query.
+
+    Parameters
+    ----------
+    store
+        A connected store.
+    fields
+        Fields to return (``_id`` never is).
+    field_name, values
+        Keep the documents whose ``field_name`` is one of ``values``.
+    batch
+        Values per ``$in`` query on the other backends.
+    """
+    projection = dict.fromkeys(fields, 1) | {"_id": 0}
+    coll = store._collection  # maggma's query has no projection-only scan
+    if field_name is None or values is None:
+        yield from coll.find({}, projection)
+        return
+    wanted = set(values)
+    if not wanted:
+        return
+    if isinstance(store, MontyStore):
+        for doc in coll.find({}, projection):
+            if doc.get(field_name) in wanted:
+                yield doc
+        return
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), batch):
+        chunk = ordered[start : start + batch]
+        yield from coll.find({field_name: {"$in": chunk}}, projection)
