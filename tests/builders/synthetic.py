@@ -75,7 +75,7 @@ def variant(s: Structure, rng: np.random.Generator) -> Structure:
         )
     elif kind == 3 and len(out) <= 5:
         out.make_supercell([1, 1, 2])
-    out.perturb(0.03, min_distance=0.0)
+    out.perturb(0.03, min_distance=0.0, seed=int(rng.integers(1 << 30)))
     return out
 
 
@@ -111,9 +111,9 @@ def synthetic_relaxed(
         _, proto, energy = prototypes[int(rng.integers(len(prototypes)))]
         relaxed = variant(proto, rng)
         if rng.random() < 0.1:  # rattled: most likely a crystal of its own
-            relaxed.perturb(0.5, min_distance=0.3)
+            relaxed.perturb(0.5, min_distance=0.3, seed=int(rng.integers(1 << 30)))
         initial = relaxed.copy()
-        initial.perturb(0.1, min_distance=0.0)
+        initial.perturb(0.1, min_distance=0.0, seed=int(rng.integers(1 << 30)))
         generated_id = f"gen-{k:05d}"
         fate = rng.random()
         if fate < 0.03:

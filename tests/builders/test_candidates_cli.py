@@ -74,7 +74,7 @@ def test_novelty_of_structure_files(
     tih2 = Structure(
         op.operate_multi(tih2.lattice.matrix), tih2.species, tih2.frac_coords
     )
-    tih2.perturb(0.03, min_distance=0.0)
+    tih2.perturb(0.03, min_distance=0.0, seed=4)
     tih2.to(filename=str(tmp_path / "ti4h8.cif"))
     # a hydride known only to the hydrides collection (WBM, not in references)
     with gzip.open(shared_data / "hydrides_seed.json.gz", "rt") as handle:

@@ -22,7 +22,7 @@ def _ti2h4() -> Structure:
 def test_relaxed_document_derives_formula_score_and_rmsd():
     initial = _ti2h4()
     relaxed = initial.copy()
-    relaxed.perturb(0.05, min_distance=0.05)
+    relaxed.perturb(0.05, min_distance=0.05, seed=5)
     doc = RelaxedDoc.from_relaxation(
         generated_id="gen-1",
         initial_structure=initial,
