@@ -80,7 +80,12 @@ def variant(s: Structure, rng: np.random.Generator) -> Structure:
 
 
 def synthetic_relaxed(
-    shared: Path, n: int, seed: int = 0, start: int = 0, run_id: str = "test-run"
+    shared: Path,
+    n: int,
+    seed: int = 0,
+    start: int = 0,
+    run_id: str = "test-run",
+    rattled: float = 0.1,
 ) -> list[RelaxedDoc]:
     """Return ``n`` synthetic relaxed documents (TEST DATA, made-up energies).
 
@@ -96,6 +101,8 @@ def synthetic_relaxed(
         Number of the first generated id (``gen-00000``), to add more later.
     run_id
         The run id written on every document.
+    rattled
+        Share of the crystals rattled by 0.5 A (most become crystals of their own).
     """
     rng = np.random.default_rng(seed)
     seeds = seed_hydrides(shared)
@@ -110,7 +117,7 @@ def synthetic_relaxed(
     for k in range(start, start + n):
         _, proto, energy = prototypes[int(rng.integers(len(prototypes)))]
         relaxed = variant(proto, rng)
-        if rng.random() < 0.1:  # rattled: most likely a crystal of its own
+        if rng.random() < rattled:  # most likely a crystal of its own
             relaxed.perturb(0.5, min_distance=0.3, seed=int(rng.integers(1 << 30)))
         initial = relaxed.copy()
         initial.perturb(0.1, min_distance=0.0, seed=int(rng.integers(1 << 30)))
