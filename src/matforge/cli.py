@@ -329,19 +329,37 @@ def build() -> None:
     """Derive collections with the builders."""
 
 
+MP_OPTION = click.option(
+    "--mp",
+    "from_mp",
+    is_flag=True,
+    help="Also add the Materials Project materials of these chemical systems to "
+    "the references (online; needs MP_API_KEY).",
+)
+
+
 @build.command("candidates")
+@MP_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def build_candidates_command(ctx: click.Context, as_json: bool) -> None:
+def build_candidates_command(ctx: click.Context, from_mp: bool, as_json: bool) -> None:
     """Judge the relaxed crystals: validity, duplicates, novelty, ranking."""
     from collections import Counter
 
     from matforge.builders.candidates import build_candidates
-    from matforge.data.references import ensure_references
+    from matforge.data.references import ensure_references, load_mp_references
     from matforge.stores.queries import scan_documents
 
     with _factory(ctx) as factory:
         loaded = ensure_references(factory)
+        if from_mp:
+            systems = {
+                d["chemsys"]
+                for d in scan_documents(factory.store("relaxed"), ["chemsys"])
+                if d.get("chemsys")
+            }
+            result = load_mp_references(factory, systems)
+            loaded += len(result.inserted) + len(result.updated)
         summary = build_candidates(factory)
         counts = Counter(
             d.get("status")
@@ -438,15 +456,22 @@ def candidates(
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@MP_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
 @click.pass_context
-def novelty(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+def novelty(
+    ctx: click.Context, paths: tuple[str, ...], from_mp: bool, as_json: bool
+) -> None:
     """Tell whether crystals are known (against hydrides and references)."""
     from pymatgen.core import Structure
 
     from matforge.core.novelty import assess_novelty, known_materials, make_matcher
     from matforge.data.files import read_paths
-    from matforge.data.references import ensure_references, known_documents
+    from matforge.data.references import (
+        ensure_references,
+        known_documents,
+        load_mp_references,
+    )
 
     records = list(read_paths(paths))
     formulas = {
@@ -457,6 +482,13 @@ def novelty(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     params = _settings(ctx).candidates
     with _factory(ctx) as factory:
         ensure_references(factory)
+        if from_mp:
+            systems = {
+                "-".join(sorted(el.symbol for el in r.structure.composition.elements))
+                for r in records
+                if r.structure is not None
+            }
+            load_mp_references(factory, systems)
         stores = [factory.store("hydrides"), factory.store("references")]
         found = known_documents(stores, formulas)
     known = known_materials(

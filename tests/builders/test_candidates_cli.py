@@ -116,3 +116,12 @@ def test_novelty_of_structure_files(
 
 def test_candidates_before_any_build():
     assert "run `matforge build candidates` first" in run("candidates").output
+
+
+def test_materials_project_references_need_a_key(tmp_path):
+    (tmp_path / "x.json").write_text("{}")
+    for args in (["build", "candidates", "--mp"], ["novelty", "--mp", "x.json"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1
+        assert "no Materials Project API key" in result.output
+        assert "Traceback" not in result.output

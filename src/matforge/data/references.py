@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OFFLINE_SOURCE = "offline:{name}"
+MP_SOURCE = "mp-api"
 
 
 def references_path(settings: MatforgeSettings) -> Path:
@@ -113,6 +114,77 @@ def ensure_references(factory: StoreFactory) -> int:
     result = load_references(factory, path)
     logger.info("loaded %d references from %s", len(result.inserted), path.name)
     return len(result.inserted) + len(result.updated)
+
+
+def mp_references(
+    api_key: str, chemical_systems: Iterable[str], page_size: int = 1000
+) -> list[ReferenceDoc]:
+    """Download the Materials Project materials of some chemical systems.
+
+    Parameters
+    ----------
+    api_key
+        The Materials Project API key.
+    chemical_systems
+        Chemical systems such as ``"H-Ti"`` (elements in any order): the
+        materials made of exactly these elements are returned.
+    page_size
+        Materials per request.
+
+    Returns
+    -------
+    list of ReferenceDoc
+        One light document per material (unreadable structures skipped).
+
+    Raises
+    ------
+    matforge.data.mp.MaterialsProjectError
+        No, a malformed or a rejected key; the API unreachable or in error.
+    """
+    from matforge.data.mp import KEY_HINT, MaterialsProjectAuthError, _download
+
+    key = (api_key or "").strip()
+    if not key:
+        raise MaterialsProjectAuthError(f"no Materials Project API key: {KEY_HINT}")
+    systems = sorted({"-".join(sorted(c.split("-"))) for c in chemical_systems})
+    if not systems:
+        return []
+    docs = []
+    for raw in _download(
+        key, page_size, None, fields=("material_id", "structure"), chemsys=systems
+    ):
+        try:
+            structure = Structure.from_dict(raw["structure"])
+        except Exception as exc:  # from_dict raises many types
+            logger.warning(
+                "skipped %s: unreadable structure (%s)", raw.get("material_id"), exc
+            )
+            continue
+        docs.append(
+            ReferenceDoc.from_structure(str(raw["material_id"]), structure, MP_SOURCE)
+        )
+    return docs
+
+
+def load_mp_references(
+    factory: StoreFactory, chemical_systems: Iterable[str]
+) -> UpsertResult:
+    """Upsert the Materials Project materials of some chemical systems (needs a key).
+
+    Raises
+    ------
+    matforge.data.mp.MaterialsProjectError
+        As :func:`mp_references`.
+    """
+    key = factory.settings.mp_api_key
+    docs = mp_references(
+        key.get_secret_value() if key is not None else "",
+        chemical_systems,
+        factory.settings.ingest.mp_page_size,
+    )
+    return upsert_documents(
+        factory.store("references"), [d.model_dump() for d in docs], "material_id"
+    )
 
 
 def known_documents(
