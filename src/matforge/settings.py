@@ -90,27 +90,6 @@ class IngestSettings(BaseModel):
     )
 
 
-class ScoreSettings(BaseModel):
-    """Parameters of the Hydrogen Storage Score's energy factor.
-
-    ``f(E) = Phi((e_threshold - E) / sigma)``, with ``Phi`` the standard normal
-    cumulative distribution and ``E`` the formation energy per atom (eV/atom):
-    the probability that a formation energy known with a Gaussian uncertainty
-    ``sigma`` lies below ``e_threshold``. The defaults are the minimax fit to the
-    published table (every row within 0.00041 of the printed score).
-    """
-
-    e_threshold: float = Field(
-        default=0.121,
-        description="Formation energy (eV/atom) at which the energy factor is 1/2.",
-    )
-    sigma: float = Field(
-        default=0.241,
-        gt=0,
-        description="Width (eV/atom) of the Gaussian over which the factor falls.",
-    )
-
-
 class CandidateSettings(BaseModel):
     """Validity filters, structure matching and novelty of the candidates builder."""
 
@@ -171,6 +150,27 @@ class CandidateSettings(BaseModel):
         default="mp_binaries_reference.json.gz",
         description="Known materials loaded into `references` on first use, "
         "relative to the offline data folder (or absolute).",
+    )
+
+
+class ScoreSettings(BaseModel):
+    """Parameters of the Hydrogen Storage Score's energy factor.
+
+    ``f(E) = Phi((e_threshold - E) / sigma)``, with ``Phi`` the standard normal
+    cumulative distribution and ``E`` the formation energy per atom (eV/atom):
+    the probability that a formation energy known with a Gaussian uncertainty
+    ``sigma`` lies below ``e_threshold``. The defaults are the minimax fit to the
+    published table (every row within 0.00041 of the printed score).
+    """
+
+    e_threshold: float = Field(
+        default=0.121,
+        description="Formation energy (eV/atom) at which the energy factor is 1/2.",
+    )
+    sigma: float = Field(
+        default=0.241,
+        gt=0,
+        description="Width (eV/atom) of the Gaussian over which the factor falls.",
     )
 
 
@@ -243,8 +243,8 @@ class MatforgeSettings(BaseSettings):
     )
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
-    score: ScoreSettings = Field(default_factory=ScoreSettings)
     candidates: CandidateSettings = Field(default_factory=CandidateSettings)
+    score: ScoreSettings = Field(default_factory=ScoreSettings)
 
     @classmethod
     def settings_customise_sources(
