@@ -225,8 +225,12 @@ def test_known_crystals_are_matched_to_their_ids(factory, shared_data):
 def test_other_settings_rejudge_everything(factory, shared_data):
     store_relaxed(factory, synthetic_relaxed(shared_data, 20))
     _build(factory)
-    settings = factory.settings.candidates.model_dump() | {"max_e_above_hull": 0.01}
     builder = CandidateBuilder.from_factory(factory)
+    moved = builder.settings | {"references_file": "/elsewhere/refs.json.gz"}
+    same = CandidateBuilder(builder.relaxed, builder.candidates, builder.known, moved)
+    run_builder(same)
+    assert same.summary.processed == 0  # where the references come from is no verdict
+    settings = factory.settings.candidates.model_dump() | {"max_e_above_hull": 0.01}
     builder = CandidateBuilder(
         builder.relaxed,
         builder.candidates,

@@ -132,8 +132,10 @@ class CandidateBuilder(Builder):
         self.settings = self._params.model_dump()
         self.score = self._score.model_dump()
         self.symprec = symprec
+        # what shapes a verdict; the references file shows in the known signature
+        judged = {k: v for k, v in self.settings.items() if k != "references_file"}
         self.settings_hash = content_hash(
-            {"candidates": self.settings, "score": self.score, "symprec": symprec}
+            {"candidates": judged, "score": self.score, "symprec": symprec}
         )[:16]
         self._inputs = [relaxed.collection_name, *(s.collection_name for s in known)]
         self.summary = CandidateBuildSummary()
