@@ -122,6 +122,69 @@ class IngestSettings(BaseModel):
     )
 
 
+class CandidateSettings(BaseModel):
+    """Validity filters, structure matching and novelty of the candidates builder."""
+
+    min_distance: float = Field(
+        default=0.5,
+        gt=0,
+        description="Smallest accepted interatomic distance (angstrom) in a relaxed "
+        "structure.",
+    )
+    require_converged: bool = Field(
+        default=True, description="Leave out relaxations that did not converge."
+    )
+    charge_neutrality: bool = Field(
+        default=True,
+        description="Leave out compositions that no assignment of oxidation states "
+        "makes neutral.",
+    )
+    oxidation_states: Literal["common", "icsd", "all"] = Field(
+        default="all",
+        description="Oxidation states tried by the neutrality check: pymatgen's "
+        "common ones, those seen in the ICSD, or every known one.",
+    )
+    metallic_exempt: bool = Field(
+        default=True,
+        description="Count hydrides whose other elements are all metals as neutral "
+        "(metallic bonding; PdH, intermetallic hydrides), as SMACT-style validity "
+        "does for alloys.",
+    )
+    max_formation_energy_per_atom: float = Field(
+        default=0.1,
+        description="Largest accepted formation energy, eV/atom.",
+    )
+    max_e_above_hull: float = Field(
+        default=0.2,
+        ge=0,
+        description="Largest accepted energy above the convex hull, eV/atom (an "
+        "unknown one is accepted).",
+    )
+    stable_e_above_hull: float = Field(
+        default=0.025,
+        ge=0,
+        description="Energy above the hull (eV/atom) up to which a candidate is "
+        "flagged stable (about kT at room temperature).",
+    )
+    ltol: float = Field(
+        default=0.2, gt=0, description="StructureMatcher fractional length tolerance."
+    )
+    stol: float = Field(
+        default=0.3,
+        gt=0,
+        description="StructureMatcher site tolerance, as a fraction of the average "
+        "free length per atom.",
+    )
+    angle_tol: float = Field(
+        default=5.0, gt=0, description="StructureMatcher angle tolerance, degrees."
+    )
+    references_file: str = Field(
+        default="mp_binaries_reference.json.gz",
+        description="Known materials loaded into `references` on first use, "
+        "relative to the offline data folder (or absolute).",
+    )
+
+
 class ScoreSettings(BaseModel):
     """Parameters of the Hydrogen Storage Score's energy factor.
 
@@ -273,6 +336,7 @@ class MatforgeSettings(BaseSettings):
     )
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    candidates: CandidateSettings = Field(default_factory=CandidateSettings)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     causal: CausalSettings = Field(default_factory=CausalSettings)
 
