@@ -550,6 +550,246 @@ def energy(
         raise SystemExit(1)
 
 
+# -- candidates ----------------------------------------------------------------------
+# (heading, candidates field, CSV column as in the paper's table)
+CANDIDATE_COLUMNS = (
+    ("rank", "rank", "rank"),
+    ("formula", "formula", "formula"),
+    ("E_form pred", "formation_energy_per_atom", "e_form_predicted_ev_per_atom"),
+    ("E_form DFT", "formation_energy_dft_per_atom", "e_form_dft_ev_per_atom"),
+    ("score", "storage_score", "h_storage_score"),
+    ("sq. error", "squared_error", "squared_error"),
+    ("known id", "matched_id", "mp_id"),
+    ("same formula", "same_formula", "same_formula"),
+    ("same ratio", "same_ratio", "same_ratio"),
+    ("e_above_hull", "e_above_hull", "e_above_hull_ev_per_atom"),
+    ("stable", "is_stable", "stable"),
+    ("novel", "is_novel", "novel"),
+    ("candidate_id", "candidate_id", "candidate_id"),
+)
+NOVELTY_FIELDS = (
+    "input",
+    "formula",
+    "reduced_formula",
+    "same_formula",
+    "same_ratio",
+    "matched_id",
+    "known_ids_same_ratio",
+)
+
+
+@cli.group()
+def build() -> None:
+    """Derive collections with the builders."""
+
+
+MP_OPTION = click.option(
+    "--mp",
+    "from_mp",
+    is_flag=True,
+    help="Also add the Materials Project materials of these chemical systems to "
+    "the references (online; needs MP_API_KEY).",
+)
+
+
+@build.command("candidates")
+@MP_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def build_candidates_command(ctx: click.Context, from_mp: bool, as_json: bool) -> None:
+    """Judge the relaxed crystals: validity, duplicates, novelty, ranking."""
+    from collections import Counter
+
+    from matforge.builders.candidates import build_candidates
+    from matforge.data.references import ensure_references, load_mp_references
+    from matforge.stores.queries import scan_documents
+
+    with _factory(ctx) as factory:
+        loaded = ensure_references(factory)
+        if from_mp:
+            systems = {
+                d["chemsys"]
+                for d in scan_documents(factory.store("relaxed"), ["chemsys"])
+                if d.get("chemsys")
+            }
+            result = load_mp_references(factory, systems)
+            loaded += len(result.inserted) + len(result.updated)
+        summary = build_candidates(factory)
+        counts = Counter(
+            d.get("status")
+            for d in scan_documents(factory.store("candidates"), ["status"])
+        )
+    payload = {
+        "references_loaded": loaded,
+        **summary.as_dict(),
+        "candidates": counts.get("candidate", 0),
+        "duplicates": counts.get("duplicate", 0),
+        "invalid": counts.get("invalid", 0),
+    }
+    if as_json:
+        _echo_json(payload)
+        return
+    if loaded:
+        click.echo(f"loaded {loaded} known materials into references")
+    click.echo(
+        f"judged {summary.processed} relaxed documents in {summary.groups} reduced "
+        f"formulas ({summary.pairs_compared} structure comparisons) in "
+        f"{summary.seconds:.1f} s: {summary.inserted} new, {summary.updated} "
+        f"updated, {summary.unchanged} unchanged, {summary.removed} removed"
+    )
+    click.echo(
+        f"candidates: {payload['candidates']} ranked, {payload['duplicates']} "
+        f"duplicates, {payload['invalid']} invalid"
+    )
+
+
+def _cell(value: Any, csv_style: bool) -> str:
+    if value is None:
+        return "" if csv_style else "-"
+    if isinstance(value, bool):
+        return (
+            ("TRUE" if value else "FALSE") if csv_style else ("yes" if value else "no")
+        )
+    if isinstance(value, float):
+        return repr(value) if csv_style else f"{value:.3f}"
+    return str(value)
+
+
+@cli.command()
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--novel", "novel_only", is_flag=True, help="Only novel candidates.")
+@click.option("--stable", "stable_only", is_flag=True, help="Only stable candidates.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.pass_context
+def candidates(
+    ctx: click.Context,
+    top: int,
+    fmt: str,
+    novel_only: bool,
+    stable_only: bool,
+    as_json: bool,
+) -> None:
+    """List the ranked candidates, best storage score first (the paper's table)."""
+    fmt = "json" if as_json else fmt
+    from matforge.stores.queries import ranked_candidates
+
+    fields = [field for _, field, _ in CANDIDATE_COLUMNS if field != "rank"]
+    with _factory(ctx) as factory:
+        rows = ranked_candidates(
+            factory.store("candidates"),
+            top=top,
+            novel_only=novel_only,
+            stable_only=stable_only,
+            fields=fields,
+        )
+    if fmt == "json":
+        _echo_json([{f: row.get(f) for _, f, _ in CANDIDATE_COLUMNS} for row in rows])
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([column for _, _, column in CANDIDATE_COLUMNS])
+        for row in rows:
+            writer.writerow([_cell(row.get(f), True) for _, f, _ in CANDIDATE_COLUMNS])
+    elif rows:
+        cells = [
+            {head: _cell(row.get(f), False) for head, f, _ in CANDIDATE_COLUMNS}
+            for row in rows
+        ]
+        click.echo(_table(cells, [head for head, _, _ in CANDIDATE_COLUMNS]))
+    else:
+        click.echo("no candidates; run `matforge build candidates` first?")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@MP_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
+@click.pass_context
+def novelty(
+    ctx: click.Context, paths: tuple[str, ...], from_mp: bool, as_json: bool
+) -> None:
+    """Tell whether crystals are known (against hydrides and references)."""
+    from pymatgen.core import Structure
+
+    from matforge.core.novelty import assess_novelty, known_materials, make_matcher
+    from matforge.data.files import read_paths
+    from matforge.data.references import (
+        ensure_references,
+        known_documents,
+        load_mp_references,
+    )
+
+    records = list(read_paths(paths))
+    formulas = {
+        r.structure.composition.reduced_formula
+        for r in records
+        if r.structure is not None
+    }
+    params = _settings(ctx).candidates
+    with _factory(ctx) as factory:
+        ensure_references(factory)
+        if from_mp:
+            systems = {
+                "-".join(sorted(el.symbol for el in r.structure.composition.elements))
+                for r in records
+                if r.structure is not None
+            }
+            load_mp_references(factory, systems)
+        stores = [factory.store("hydrides"), factory.store("references")]
+        found = known_documents(stores, formulas)
+    known = known_materials(
+        [
+            (d["material_id"], Structure.from_dict(d["structure"]))
+            for docs in found.values()
+            for d in docs
+        ]
+    )
+    matcher = make_matcher(params.ltol, params.stol, params.angle_tol)
+    answers: list[dict[str, Any]] = []
+    for record in records:
+        if record.structure is None:
+            answers.append({"input": record.input, "error": record.error})
+            continue
+        result = assess_novelty(
+            record.structure, record.structure.composition, known, matcher
+        )
+        answers.append(
+            {
+                "input": record.input,
+                "formula": result.formula,
+                "reduced_formula": result.reduced_formula,
+                "same_formula": result.same_formula,
+                "same_ratio": result.same_ratio,
+                "matched_id": result.matched_id,
+                "known_ids_same_ratio": list(result.same_ratio_ids),
+            }
+        )
+    if as_json:
+        _echo_json(answers)
+    else:
+        for a in answers:
+            if "error" in a:
+                click.echo(f"{a['input']}: not read: {a['error']}")
+                continue
+            match = f"matches {a['matched_id']}" if a["matched_id"] else "no match"
+            ratio = ", ".join(a["known_ids_same_ratio"]) or "none"
+            click.echo(
+                f"{a['input']}: {a['formula']} ({a['reduced_formula']}): {match}; "
+                f"same formula: {_cell(a['same_formula'], False)}; same ratio: "
+                f"{_cell(a['same_ratio'], False)} (known: {ratio})"
+            )
+    if not any("error" not in a for a in answers):
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

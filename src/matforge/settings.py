@@ -108,11 +108,80 @@ class IngestSettings(BaseModel):
     symprec: float = Field(
         default=0.1, gt=0, description="Symmetry tolerance (angstrom) for spglib."
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="Processes that check and analyse records of long inputs "
+        "(0: one per core, at most 4; 1: no worker processes).",
+    )
     mp_page_size: int = Field(
         default=1000,
         ge=1,
         le=10000,
         description="Documents per Materials Project page.",
+    )
+
+
+class CandidateSettings(BaseModel):
+    """Validity filters, structure matching and novelty of the candidates builder."""
+
+    min_distance: float = Field(
+        default=0.5,
+        gt=0,
+        description="Smallest accepted interatomic distance (angstrom) in a relaxed "
+        "structure.",
+    )
+    require_converged: bool = Field(
+        default=True, description="Leave out relaxations that did not converge."
+    )
+    charge_neutrality: bool = Field(
+        default=True,
+        description="Leave out compositions that no assignment of oxidation states "
+        "makes neutral.",
+    )
+    oxidation_states: Literal["common", "icsd", "all"] = Field(
+        default="all",
+        description="Oxidation states tried by the neutrality check: pymatgen's "
+        "common ones, those seen in the ICSD, or every known one.",
+    )
+    metallic_exempt: bool = Field(
+        default=True,
+        description="Count hydrides whose other elements are all metals as neutral "
+        "(metallic bonding; PdH, intermetallic hydrides), as SMACT-style validity "
+        "does for alloys.",
+    )
+    max_formation_energy_per_atom: float = Field(
+        default=0.1,
+        description="Largest accepted formation energy, eV/atom.",
+    )
+    max_e_above_hull: float = Field(
+        default=0.2,
+        ge=0,
+        description="Largest accepted energy above the convex hull, eV/atom (an "
+        "unknown one is accepted).",
+    )
+    stable_e_above_hull: float = Field(
+        default=0.025,
+        ge=0,
+        description="Energy above the hull (eV/atom) up to which a candidate is "
+        "flagged stable (about kT at room temperature).",
+    )
+    ltol: float = Field(
+        default=0.2, gt=0, description="StructureMatcher fractional length tolerance."
+    )
+    stol: float = Field(
+        default=0.3,
+        gt=0,
+        description="StructureMatcher site tolerance, as a fraction of the average "
+        "free length per atom.",
+    )
+    angle_tol: float = Field(
+        default=5.0, gt=0, description="StructureMatcher angle tolerance, degrees."
+    )
+    references_file: str = Field(
+        default="mp_binaries_reference.json.gz",
+        description="Known materials loaded into `references` on first use, "
+        "relative to the offline data folder (or absolute).",
     )
 
 
@@ -349,6 +418,7 @@ class MatforgeSettings(BaseSettings):
     )
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    candidates: CandidateSettings = Field(default_factory=CandidateSettings)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     causal: CausalSettings = Field(default_factory=CausalSettings)
     potential: PotentialSettings = Field(default_factory=PotentialSettings)

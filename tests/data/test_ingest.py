@@ -213,3 +213,24 @@ def test_offline_ingest_twice_and_in_a_new_process(shared_data):
     assert counts["location"].endswith(str(Path(os.environ["MATFORGE_HOME"]) / "db"))
     assert counts["hydrides"] == 104
     assert counts["rejects"] == 0
+
+
+def test_worker_processes_give_the_same_documents_in_order(shared_data):
+    from matforge.data.ingest import CHUNK, converted_records
+    from matforge.data.offline import offline_records
+    from matforge.schemas import BuildMeta
+    from matforge.settings import load_settings
+
+    settings = load_settings()
+    build = BuildMeta()
+    seed = list(offline_records(shared_data))
+    records = (seed * (2 * CHUNK // len(seed) + 2))[: 2 * CHUNK + 7]
+    serial = list(converted_records(records, "offline", settings, build, workers=1))
+    parallel = list(converted_records(records, "offline", settings, build, workers=2))
+    assert len(parallel) == len(records)
+    assert [d and d["material_id"] for d, _ in parallel] == [
+        d and d["material_id"] for d, _ in serial
+    ]
+    assert [d and d["content_hash"] for d, _ in parallel] == [
+        d and d["content_hash"] for d, _ in serial
+    ]

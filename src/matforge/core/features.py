@@ -10,7 +10,7 @@ from functools import cache
 
 import moyopy
 import numpy as np
-from pymatgen.core import Element, Lattice, Structure
+from pymatgen.core import Element, Structure
 
 from matforge.core.chemistry import is_metal
 from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, energy_factor
@@ -57,6 +57,16 @@ def _quiet_moyo() -> None:
     logging.getLogger("moyo").setLevel(logging.ERROR)
 
 
+def _cell_parameters(matrix: np.ndarray) -> tuple[list[float], list[float]]:
+    """Return the lengths (A) and angles (degrees) of the rows of a 3x3 matrix."""
+    lengths = np.linalg.norm(matrix, axis=1)
+    angles = []
+    for i, j in ((1, 2), (0, 2), (0, 1)):
+        cosine = np.dot(matrix[i], matrix[j]) / (lengths[i] * lengths[j])
+        angles.append(float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))))
+    return [float(x) for x in lengths], angles
+
+
 def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
     """Return the space group and a symmetry-aware fingerprint of a structure.
 
@@ -76,21 +86,22 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
         dataset = moyopy.MoyoDataset(cell, symprec=symprec)
     except Exception:
         number, symbol, system = None, None, None
-        primitive_matrix = structure.lattice.matrix
+        lattice = structure.lattice.get_niggli_reduced_lattice()
+        lengths, angles = lattice.abc, lattice.angles
         n_primitive = len(structure)
     else:
         number = int(dataset.number)
         symbol = moyopy.HallSymbolEntry(dataset.hall_number).hm_short.replace(" ", "")
         system = crystal_system(number)
-        primitive_matrix = dataset.prim_std_cell.basis
+        # the standard primitive cell is already reduced (Niggli for triclinic)
+        lengths, angles = _cell_parameters(np.asarray(dataset.prim_std_cell.basis))
         n_primitive = len(dataset.prim_std_cell.numbers)
-    lattice = Lattice(primitive_matrix).get_niggli_reduced_lattice()
     parts = [
         structure.composition.reduced_formula,
         str(number),
         str(n_primitive),
-        *(f"{x:.2f}" for x in sorted(lattice.abc)),
-        *(f"{x:.1f}" for x in sorted(lattice.angles)),
+        *(f"{x:.2f}" for x in sorted(lengths)),
+        *(f"{x:.1f}" for x in sorted(angles)),
     ]
     digest = hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()
     return Symmetry(number, symbol, system, digest[:20])

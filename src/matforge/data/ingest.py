@@ -7,8 +7,11 @@ becomes a :class:`RejectDoc` in ``rejects``. Nothing bad stops the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from matforge.core.checks import energy_problem, hydride_problems
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from matforge.stores.factory import StoreFactory
 
 BATCH = 500
+CHUNK = 250  # records per task of a worker process
 
 
 @dataclass
@@ -125,6 +129,60 @@ def document_from_record(
         return reject(f"could not analyse the structure: {exc}")
 
 
+Converted = tuple[dict[str, Any] | None, RejectDoc | None]
+
+
+def _convert_chunk(
+    chunk: list[RawRecord], source: str, settings: MatforgeSettings, build: BuildMeta
+) -> list[Converted]:
+    out: list[Converted] = []
+    for record in chunk:
+        doc = document_from_record(record, source, settings, build)
+        out.append(
+            (None, doc) if isinstance(doc, RejectDoc) else (doc.model_dump(), None)
+        )
+    return out
+
+
+def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+    chunk: list[RawRecord] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def converted_records(
+    records: Iterable[RawRecord],
+    source: str,
+    settings: MatforgeSettings,
+    build: BuildMeta,
+    workers: int = 1,
+) -> Iterator[Converted]:
+    """Convert records in input order, in worker processes for long inputs.
+
+    The first chunk is converted here; a pool of ``workers`` processes starts
+    only when there is a second one, so small ingests pay no start-up cost.
+    """
+    convert = partial(_convert_chunk, source=source, settings=settings, build=build)
+    chunks = _chunks(records, CHUNK)
+    first = next(chunks, None)
+    if first is None:
+        return
+    yield from convert(first)
+    if workers <= 1:
+        for chunk in chunks:
+            yield from convert(chunk)
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(workers) as pool:
+        for converted in pool.imap(convert, chunks):
+            yield from converted
+
+
 def ingest_records(
     records: Iterable[RawRecord],
     factory: StoreFactory,
@@ -184,14 +242,14 @@ def ingest_records(
             upsert_documents(rejects, bad, "reject_id", hash_field="reason")
             bad.clear()
 
-    for record in records:
+    workers = settings.ingest.workers or min(os.cpu_count() or 1, 4)
+    for doc, reject in converted_records(records, source, settings, build, workers):
         summary.read += 1
-        doc = document_from_record(record, source, settings, build)
-        if isinstance(doc, RejectDoc):
-            summary.rejected.append(doc)
-            bad.append(doc.model_dump())
+        if reject is not None:
+            summary.rejected.append(reject)
+            bad.append(reject.model_dump())
         else:
-            docs.append(doc.model_dump())
+            docs.append(doc)
         if len(docs) >= BATCH or len(bad) >= BATCH:
             flush()
         if progress is not None:

@@ -104,9 +104,13 @@ def _records(
 
 
 def _download(
-    api_key: str, page_size: int, progress: Callable[[int], None] | None
+    api_key: str,
+    page_size: int,
+    progress: Callable[[int], None] | None,
+    fields: tuple[str, ...] = FIELDS,
+    **criteria: Any,
 ) -> list[dict[str, Any]]:
-    """Return the summary documents of every material that contains H."""
+    """Return the summary documents that match (default: every material with H)."""
     import requests
     from mp_api.client import MPRester
     from mp_api.client.core import MPRestError
@@ -124,7 +128,9 @@ def _download(
             if progress is not None:
                 mpr.session.hooks["response"].append(_page_counter(progress))
             return mpr.materials.summary.search(
-                elements=["H"], fields=list(FIELDS), chunk_size=page_size
+                **(criteria or {"elements": ["H"]}),
+                fields=list(fields),
+                chunk_size=page_size,
             )
     except (MPRestError, requests.RequestException, KeyError, ValueError) as exc:
         raise _explain(exc, host, api_key) from None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from maggma.stores import MontyStore
 
 if TYPE_CHECKING:
     from maggma.core import Store
@@ -53,3 +56,101 @@ def top_documents(
     )
     pick = heapq.nsmallest if ascending else heapq.nlargest
     return pick(top, docs, key=lambda d: d[sort_field])
+
+
+def scan_documents(
+    store: Store,
+    fields: Iterable[str],
+    field_name: str | None = None,
+    values: Iterable[Any] | None = None,
+    batch: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Yield some fields of the documents whose ``field_name`` is in ``values``.
+
+    Every document when ``field_name`` is None. montydb has no index and
+    evaluates ``$in`` per document and element: there one plain scan, filtered
+    here, is faster than the query.
+
+    Parameters
+    ----------
+    store
+        A connected store.
+    fields
+        Fields to return (``_id`` never is).
+    field_name, values
+        Keep the documents whose ``field_name`` is one of ``values``.
+    batch
+        Values per ``$in`` query on the other backends.
+    """
+    projection = dict.fromkeys(fields, 1) | {"_id": 0}
+    coll = store._collection  # maggma's query has no projection-only scan
+    if field_name is None or values is None:
+        yield from coll.find({}, projection)
+        return
+    wanted = set(values)
+    if not wanted:
+        return
+    if isinstance(store, MontyStore):
+        for doc in coll.find({}, projection):
+            if doc.get(field_name) in wanted:
+                yield doc
+        return
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), batch):
+        chunk = ordered[start : start + batch]
+        yield from coll.find({field_name: {"$in": chunk}}, projection)
+
+
+def ranked_candidates(
+    store: Store,
+    top: int | None = None,
+    novel_only: bool = False,
+    stable_only: bool = False,
+    fields: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Return the ranked candidates: highest storage score first, with their rank.
+
+    Only documents with status ``candidate`` (valid, one per group of
+    duplicates) and a storage score are ranked; ties go to the lower energy
+    above the hull, then to the id. ``rank`` counts from 1 over all ranked
+    candidates, before the novel / stable filters.
+
+    Parameters
+    ----------
+    store
+        The candidates store.
+    top
+        How many to return (all when None).
+    novel_only, stable_only
+        Keep only candidates flagged novel / stable.
+    fields
+        Fields to return besides ``rank`` (all when None).
+    """
+    projection = None
+    if fields is not None:
+        keep = {*fields, "candidate_id", "storage_score", "e_above_hull"}
+        keep |= {"is_novel", "is_stable"}
+        projection = dict.fromkeys(keep, 1) | {"_id": 0}
+    docs = [
+        d
+        for d in store._collection.find({"status": "candidate"}, projection)
+        if isinstance(d.get("storage_score"), int | float)
+    ]
+    docs.sort(
+        key=lambda d: (
+            -d["storage_score"],
+            d["e_above_hull"] if d.get("e_above_hull") is not None else math.inf,
+            d["candidate_id"],
+        )
+    )
+    ranked = []
+    for rank, doc in enumerate(docs, start=1):
+        doc.pop("_id", None)
+        if (novel_only and not doc.get("is_novel")) or (
+            stable_only and not doc.get("is_stable")
+        ):
+            continue
+        ranked.append({"rank": rank, **doc})
+        if top is not None and len(ranked) >= top:
+            break
+    return ranked

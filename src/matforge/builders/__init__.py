@@ -1,0 +1,1 @@
+"""maggma Builders that derive collections from others (candidates, ...)."""

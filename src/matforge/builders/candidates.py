@@ -1,0 +1,537 @@
+"""The candidates builder: relaxed crystals -> validity, duplicates, novelty.
+
+``relaxed`` (+ the known materials in ``hydrides`` and ``references``) ->
+``candidates``, one document per relaxed document (see
+:class:`~matforge.schemas.candidate.CandidateDoc`).
+
+Incremental: an item is one reduced formula that holds something new -- a
+relaxed document that is new or changed (``last_updated``), one that was
+removed, new or changed known materials of that formula (their ids and dates),
+or other settings. Only those relaxed documents are judged; the settled
+candidates of the same formula are read so that duplicates of earlier runs are
+found, and their grouping is reused instead of being compared again. Unchanged
+verdicts are not rewritten, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from maggma.core import Builder
+from pymatgen.core import Composition, Structure
+
+from matforge.core.dedup import DedupStats, duplicate_groups
+from matforge.core.features import analyse_symmetry
+from matforge.core.novelty import (
+    MatchEntry,
+    Novelty,
+    assess_novelty,
+    known_materials,
+    make_matcher,
+)
+from matforge.core.score import h_weight_fraction, storage_score
+from matforge.core.validity import candidate_problems
+from matforge.data.references import known_documents
+from matforge.schemas.candidate import CandidateDoc, stamp
+from matforge.schemas.common import BuildMeta, content_hash, utcnow
+from matforge.schemas.relaxed import RelaxedDoc
+from matforge.settings import CandidateSettings, ScoreSettings
+from matforge.stores.queries import scan_documents
+from matforge.stores.writes import upsert_documents
+
+if TYPE_CHECKING:
+    from maggma.core import Store
+
+    from matforge.stores.factory import StoreFactory
+
+logger = logging.getLogger(__name__)
+
+# What is read of each collection to find the work.
+_RELAXED_INDEX = ("relaxed_id", "last_updated", "reduced_formula")
+_CANDIDATE_INDEX = (
+    "candidate_id",
+    "reduced_formula",
+    "relaxed_last_updated",
+    "known_signature",
+    "settings_hash",
+    "status",
+    "duplicate_of",
+)
+_KNOWN_INDEX = ("reduced_formula", "last_updated")
+
+
+def _stamp(value: Any) -> datetime | None:
+    return stamp(value) if isinstance(value, datetime) else None
+
+
+@dataclass
+class CandidateBuildSummary:
+    """What one run of the candidates builder did."""
+
+    groups: int = 0
+    processed: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    pairs_in_buckets: int = 0
+    pairs_compared: int = 0
+    pairs_matched: int = 0
+    seconds: float = 0.0
+    _started: float = field(default_factory=time.perf_counter, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the summary as plain numbers."""
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+class CandidateBuilder(Builder):
+    """Judge relaxed crystals: validity, duplicates, novelty, score and flags.
+
+    Parameters
+    ----------
+    relaxed
+        Source: the relaxed documents (key ``relaxed_id``).
+    candidates
+        Target: the verdicts (key ``candidate_id``).
+    known
+        Sources of known materials (key ``material_id``): ``hydrides`` and
+        ``references``.
+    settings
+        The ``candidates`` settings (filters, matcher tolerances), as a dict.
+    score
+        The ``score`` settings (storage-score parameters), as a dict.
+    symprec
+        Symmetry tolerance (angstrom) of the space groups.
+    chunk_size
+        Reduced formulas per read and write.
+    """
+
+    def __init__(
+        self,
+        relaxed: Store,
+        candidates: Store,
+        known: list[Store],
+        settings: dict[str, Any] | None = None,
+        score: dict[str, Any] | None = None,
+        symprec: float = 0.1,
+        chunk_size: int = 200,
+    ) -> None:
+        self.relaxed = relaxed
+        self.candidates = candidates
+        self.known = list(known)
+        self._params = CandidateSettings.model_validate(settings or {})
+        self._score = ScoreSettings.model_validate(score or {})
+        self.settings = self._params.model_dump()
+        self.score = self._score.model_dump()
+        self.symprec = symprec
+        # what shapes a verdict; the references file shows in the known signature
+        judged = {k: v for k, v in self.settings.items() if k != "references_file"}
+        self.settings_hash = content_hash(
+            {"candidates": judged, "score": self.score, "symprec": symprec}
+        )[:16]
+        self._inputs = [relaxed.collection_name, *(s.collection_name for s in known)]
+        self.summary = CandidateBuildSummary()
+        super().__init__(
+            sources=[relaxed, *self.known], targets=[candidates], chunk_size=chunk_size
+        )
+
+    @classmethod
+    def from_factory(cls, factory: StoreFactory) -> CandidateBuilder:
+        """Return the builder on the factory's stores and settings."""
+        settings = factory.settings
+        return cls(
+            relaxed=factory.store("relaxed"),
+            candidates=factory.store("candidates"),
+            known=[factory.store("hydrides"), factory.store("references")],
+            settings=settings.candidates.model_dump(),
+            score=settings.score.model_dump(),
+            symprec=settings.ingest.symprec,
+        )
+
+    # -- reading -----------------------------------------------------------------
+    def _known_signatures(self) -> dict[str, str]:
+        rows: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for store in self.known:
+            for doc in scan_documents(store, (store.key, *_KNOWN_INDEX)):
+                when = _stamp(doc.get("last_updated"))
+                rows[doc.get("reduced_formula", "")].append(
+                    (store.collection_name, str(doc[store.key]), str(when))
+                )
+        return {rf: content_hash(sorted(r))[:16] for rf, r in rows.items()}
+
+    def get_items(self) -> Iterator[dict[str, Any]]:
+        """Yield one item per reduced formula with new work.
+
+        Each item holds the relaxed documents to judge (``fresh``), the settled
+        valid candidates of the formula (their grouping still holds), the known
+        materials of the formula and the ids of verdicts whose relaxed document
+        is gone.
+        """
+        self.summary = CandidateBuildSummary()
+        relaxed_index = {
+            d["relaxed_id"]: (_stamp(d.get("last_updated")), d.get("reduced_formula"))
+            for d in scan_documents(self.relaxed, _RELAXED_INDEX)
+        }
+        stored = {
+            d["candidate_id"]: d
+            for d in scan_documents(self.candidates, _CANDIDATE_INDEX)
+        }
+        signatures = self._known_signatures()
+        no_known = content_hash([])[:16]
+
+        fresh: set[str] = set()
+        for rid, (when, rf) in relaxed_index.items():
+            old = stored.get(rid)
+            if (
+                old is None
+                or _stamp(old.get("relaxed_last_updated")) != when
+                or old.get("settings_hash") != self.settings_hash
+                or old.get("reduced_formula") != rf
+                or old.get("known_signature") != signatures.get(rf, no_known)
+            ):
+                fresh.add(rid)
+        removed = set(stored) - set(relaxed_index)
+        # a group that lost or changed a member is grouped again from scratch
+        label = {
+            cid: doc.get("duplicate_of") or cid
+            for cid, doc in stored.items()
+            if doc.get("status") != "invalid"
+        }
+        broken = {label[cid] for cid in fresh | removed if cid in label}
+        fresh |= {cid for cid, lab in label.items() if lab in broken}
+        fresh &= set(relaxed_index)
+
+        formulas = {relaxed_index[rid][1] for rid in fresh}
+        formulas |= {stored[cid]["reduced_formula"] for cid in removed}
+        formulas |= {stored[cid]["reduced_formula"] for cid in fresh if cid in stored}
+        ordered = sorted(f for f in formulas if f is not None)
+        self.total = len(ordered)
+        logger.info(
+            "%d relaxed documents to judge in %d reduced formulas; %d removed",
+            len(fresh),
+            len(ordered),
+            len(removed),
+        )
+        for start in range(0, len(ordered), self.chunk_size):
+            batch = set(ordered[start : start + self.chunk_size])
+            yield from self._items(batch, fresh, removed, stored, signatures, no_known)
+
+    def _items(
+        self,
+        formulas: set[str],
+        fresh: set[str],
+        removed: set[str],
+        stored: dict[str, dict[str, Any]],
+        signatures: dict[str, str],
+        no_known: str,
+    ) -> Iterator[dict[str, Any]]:
+        by_formula: dict[str, dict[str, list[Any]]] = {
+            rf: {"fresh": [], "settled": [], "known": [], "removed": []}
+            for rf in formulas
+        }
+        fields = [f for f in RelaxedDoc.model_fields if f != "initial_structure"]
+        for doc in scan_documents(self.relaxed, fields, "relaxed_id", fresh):
+            if doc.get("reduced_formula") in by_formula:
+                by_formula[doc["reduced_formula"]]["fresh"].append(doc)
+        settled_ids = {
+            cid
+            for cid, doc in stored.items()
+            if doc.get("reduced_formula") in formulas
+            and doc.get("status") != "invalid"
+            and cid not in fresh
+            and cid not in removed
+        }
+        for doc in scan_documents(
+            self.candidates, CandidateDoc.model_fields, "candidate_id", settled_ids
+        ):
+            by_formula[doc["reduced_formula"]]["settled"].append(doc)
+        for rf, docs in known_documents(self.known, formulas).items():
+            by_formula[rf]["known"] = docs
+        for cid in removed:
+            rf = stored[cid]["reduced_formula"]
+            if rf in by_formula:
+                by_formula[rf]["removed"].append(cid)
+        for rf in sorted(formulas):
+            group = by_formula[rf]
+            group["fresh"].sort(key=lambda d: d["relaxed_id"])
+            group["settled"].sort(key=lambda d: d["candidate_id"])
+            yield {
+                "reduced_formula": rf,
+                "known_signature": signatures.get(rf, no_known),
+                **group,
+            }
+
+    # -- judging (pure) ----------------------------------------------------------
+    def _build_meta(self) -> BuildMeta:
+        return BuildMeta(
+            inputs=list(self._inputs),
+            settings={
+                "candidates": self.settings,
+                "score": self.score,
+                "symprec": self.symprec,
+            },
+        )
+
+    def _judge(
+        self,
+        doc: dict[str, Any],
+        known: list,
+        matcher: Any,
+        signature: str,
+        build: BuildMeta,
+        now: datetime,
+    ) -> tuple[CandidateDoc, MatchEntry | None]:
+        """Return the verdict on one relaxed document, and its match entry if valid."""
+        p = self._params
+        raw_structure = doc.get("structure")
+        structure = Structure.from_dict(raw_structure) if raw_structure else None
+        composition = (
+            structure.composition
+            if structure is not None
+            else Composition(doc["formula"])
+        )
+        e_form = doc.get("formation_energy_per_atom")
+        e_hull = doc.get("e_above_hull")
+        problems = candidate_problems(
+            structure,
+            composition,
+            failed=bool(doc.get("failed")),
+            failure_reason=doc.get("failure_reason"),
+            converged=bool(doc.get("converged")),
+            formation_energy_per_atom=e_form,
+            e_above_hull=e_hull,
+            min_distance=p.min_distance,
+            require_converged=p.require_converged,
+            charge_neutrality=p.charge_neutrality,
+            oxidation_states=p.oxidation_states,
+            metallic_exempt=p.metallic_exempt,
+            max_formation_energy_per_atom=p.max_formation_energy_per_atom,
+            max_e_above_hull=p.max_e_above_hull,
+        )
+        entry = None
+        symbol = number = None
+        if not problems and structure is not None:
+            symmetry = analyse_symmetry(structure, self.symprec)
+            symbol, number = symmetry.symbol, symmetry.number
+            entry = MatchEntry(doc["relaxed_id"], structure, spacegroup=number)
+        novelty: Novelty = assess_novelty(
+            structure if entry is not None else None,
+            composition,
+            known,
+            matcher,
+            entry,
+        )
+        score = None
+        w_h = 0.0
+        if composition["H"]:
+            w_h = h_weight_fraction(composition)
+            if e_form is not None and math.isfinite(e_form):
+                score = storage_score(
+                    composition, e_form, self._score.e_threshold, self._score.sigma
+                ).storage_score
+        stable = None if e_hull is None else bool(e_hull <= p.stable_e_above_hull)
+        verdict = CandidateDoc(
+            candidate_id=doc["relaxed_id"],
+            relaxed_id=doc["relaxed_id"],
+            generated_id=doc["generated_id"],
+            run_id=doc.get("run_id"),
+            status="invalid" if problems else "candidate",
+            reasons=problems,
+            structure=structure,
+            formula=novelty.formula,
+            reduced_formula=novelty.reduced_formula,
+            elements=sorted(el.symbol for el in composition.elements),
+            nsites=int(composition.num_atoms),
+            reduced_nsites=entry.bucket(matcher)[1] if entry is not None else None,
+            spacegroup_symbol=symbol,
+            spacegroup_number=number,
+            formation_energy_per_atom=e_form,
+            e_above_hull=e_hull,
+            h_weight_fraction=w_h,
+            storage_score=score,
+            potential=doc["potential"],
+            converged=bool(doc.get("converged")),
+            matched_id=novelty.matched_id,
+            matched_ids=list(novelty.matched_ids),
+            same_formula=novelty.same_formula,
+            same_ratio=novelty.same_ratio,
+            known_ids_same_formula=list(novelty.same_formula_ids),
+            known_ids_same_ratio=list(novelty.same_ratio_ids),
+            is_novel=novelty.is_novel,
+            is_stable=stable,
+            relaxed_last_updated=doc["last_updated"],
+            known_signature=signature,
+            settings_hash=self.settings_hash,
+            build=build,
+            last_updated=now,
+        )
+        return verdict, entry
+
+    def _unjudged(
+        self,
+        doc: dict[str, Any],
+        exc: Exception,
+        item: dict[str, Any],
+        build: BuildMeta,
+        now: datetime,
+    ) -> CandidateDoc:
+        """Return the invalid verdict on a relaxed document that could not be read."""
+        return CandidateDoc(
+            candidate_id=doc["relaxed_id"],
+            relaxed_id=doc["relaxed_id"],
+            generated_id=str(doc.get("generated_id")),
+            run_id=doc.get("run_id"),
+            status="invalid",
+            reasons=[f"could not judge the relaxed document: {exc}"],
+            formula=str(doc.get("formula")),
+            reduced_formula=item["reduced_formula"],
+            elements=list(doc.get("elements") or []),
+            nsites=int(doc.get("nsites") or 0),
+            h_weight_fraction=float(doc.get("h_weight_fraction") or 0.0),
+            potential=str(doc.get("potential")),
+            converged=bool(doc.get("converged")),
+            same_formula=False,
+            same_ratio=False,
+            is_novel=False,
+            relaxed_last_updated=doc["last_updated"],
+            known_signature=item["known_signature"],
+            settings_hash=self.settings_hash,
+            build=build,
+            last_updated=now,
+        )
+
+    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Judge the new relaxed documents of one reduced formula (no database).
+
+        Returns
+        -------
+        dict
+            ``docs`` (verdicts to upsert, whole documents), ``removed`` (ids to
+            delete), ``processed`` (relaxed documents judged) and ``stats``.
+        """
+        p = self._params
+        matcher = make_matcher(p.ltol, p.stol, p.angle_tol)
+        now = utcnow()
+        build = self._build_meta()
+        known = known_materials(
+            [
+                (k["material_id"], Structure.from_dict(k["structure"]))
+                for k in item["known"]
+            ]
+        )
+        verdicts: list[CandidateDoc] = []
+        entries: list[MatchEntry] = []
+        members: list[int] = []  # index into verdicts of each entry
+        labels: list[str | None] = []
+        for doc in item["fresh"]:
+            try:
+                verdict, entry = self._judge(
+                    doc, known, matcher, item["known_signature"], build, now
+                )
+            except Exception as exc:  # one odd document must not stop the build
+                logger.warning("could not judge %s: %s", doc["relaxed_id"], exc)
+                verdict = self._unjudged(doc, exc, item, build, now)
+                entry = None
+            verdicts.append(verdict)
+            if entry is not None:
+                entries.append(entry)
+                members.append(len(verdicts) - 1)
+                labels.append(None)
+        settled_before: dict[str, dict[str, Any]] = {}
+        for raw in item["settled"]:
+            verdict = CandidateDoc.model_validate(raw)
+            settled_before[verdict.candidate_id] = raw
+            verdicts.append(verdict)
+            entries.append(
+                MatchEntry(
+                    verdict.candidate_id,
+                    verdict.structure,
+                    reduced_nsites=verdict.reduced_nsites,
+                    spacegroup=verdict.spacegroup_number,
+                )
+            )
+            members.append(len(verdicts) - 1)
+            labels.append(verdict.duplicate_of or verdict.candidate_id)
+
+        groups, stats = duplicate_groups(entries, matcher, labels, self.symprec)
+        for group in groups:
+            docs = [verdicts[members[i]] for i in group]
+            # the earliest relaxation represents its group: a later run never
+            # displaces it, and no choice by energy biases the ranking
+            best = min(docs, key=lambda d: (d.relaxed_last_updated, d.candidate_id))
+            for d in docs:
+                d.status = "candidate" if d is best else "duplicate"
+                d.duplicate_of = None if d is best else best.candidate_id
+
+        out: list[dict[str, Any]] = []
+        for verdict in verdicts:
+            before = settled_before.get(verdict.candidate_id)
+            if before is not None and (
+                before.get("status"),
+                before.get("duplicate_of"),
+            ) == (verdict.status, verdict.duplicate_of):
+                continue  # a settled verdict that did not change
+            if before is not None:
+                verdict.last_updated, verdict.build = now, build
+            out.append(verdict.with_hash().model_dump())
+        return {
+            "reduced_formula": item["reduced_formula"],
+            "docs": out,
+            "removed": list(item["removed"]),
+            "processed": len(item["fresh"]),
+            "stats": asdict(stats),
+        }
+
+    # -- writing -----------------------------------------------------------------
+    def update_targets(self, items: list[dict[str, Any]]) -> None:
+        """Upsert the verdicts (unchanged ones are left alone) and drop orphans."""
+        docs = [doc for item in items for doc in item["docs"]]
+        removed = [cid for item in items for cid in item["removed"]]
+        summary = self.summary
+        if docs:
+            result = upsert_documents(self.candidates, docs, "candidate_id")
+            summary.inserted += len(result.inserted)
+            summary.updated += len(result.updated)
+            summary.unchanged += len(result.unchanged)
+        if removed:
+            self.candidates.remove_docs({"candidate_id": {"$in": removed}})
+            summary.removed += len(removed)
+        for item in items:
+            summary.groups += 1
+            summary.processed += item["processed"]
+            stats = DedupStats(**item["stats"])
+            summary.pairs_in_buckets += stats.pairs_in_buckets
+            summary.pairs_compared += stats.pairs_compared
+            summary.pairs_matched += stats.pairs_matched
+        summary.seconds = time.perf_counter() - summary._started
+
+    def finalize(self) -> None:
+        """Leave the stores open: they belong to the store factory."""
+        self.summary.seconds = time.perf_counter() - self.summary._started
+
+
+def run_builder(builder: Builder) -> None:
+    """Run a builder serially, without maggma's logging set-up (``Builder.run``)."""
+    chunk: list[Any] = []
+    for item in builder.get_items():
+        chunk.append(builder.process_item(item))
+        if len(chunk) >= builder.chunk_size:
+            builder.update_targets(chunk)
+            chunk = []
+    builder.update_targets(chunk)
+    builder.finalize()
+
+
+def build_candidates(factory: StoreFactory) -> CandidateBuildSummary:
+    """Build the candidates collection from the factory's stores and settings."""
+    builder = CandidateBuilder.from_factory(factory)
+    run_builder(builder)
+    return builder.summary
