@@ -65,3 +65,16 @@ def test_shared_data_folder(tmp_path, shared_data):
     assert load_settings().shared_data_dir() == shared_data
     with pytest.raises(DataNotFoundError, match="MATFORGE_SHARED_DATA"):
         load_settings(shared_data=tmp_path / "missing").shared_data_dir()
+
+
+def test_dft_section(monkeypatch):
+    s = load_settings()
+    assert (s.dft.code, s.dft.top_k, s.dft.ecut) == ("gpaw", 6, 600.0)
+    assert (s.dft.kpoint_density, s.dft.smearing_width) == (4.0, 0.05)
+    monkeypatch.setenv("MATFORGE_DFT__CODE", "vasp")
+    monkeypatch.setenv("MATFORGE_DFT__MPI_PROCESSES", "4")
+    s = load_settings()
+    assert (s.dft.code, s.dft.mpi_processes) == ("vasp", 4)
+    monkeypatch.setenv("MATFORGE_DFT__CODE", "cp2k")
+    with pytest.raises(ConfigError, match=r"dft\.code"):
+        load_settings()

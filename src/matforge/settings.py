@@ -349,6 +349,81 @@ class ExpandSettings(BaseModel):
     )
 
 
+class DftSettings(BaseModel):
+    """DFT validation of the top candidates: the code and its parameters."""
+
+    code: Literal["gpaw", "vasp"] = Field(
+        default="gpaw",
+        description="gpaw: run GPAW here (plane waves, PBE); vasp: build atomate2 "
+        "VASP workflows with Materials Project input sets for a cluster.",
+    )
+    top_k: int = Field(
+        default=6, ge=1, description="Best-ranked candidates validated per run."
+    )
+    ecut: float = Field(
+        default=600.0, gt=0, description="GPAW plane-wave cut-off energy, eV."
+    )
+    kpoint_density: float = Field(
+        default=4.0,
+        gt=0,
+        description="GPAW k-points per inverse angstrom along each reciprocal "
+        "vector (ASE's `kpts={'density': ...}`, 2 pi included), Gamma-centred.",
+    )
+    smearing_width: float = Field(
+        default=0.05, gt=0, description="Fermi-Dirac smearing width, eV."
+    )
+    spin_polarized: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Spin-polarised calculations: auto (when Cr, Mn, Fe, Co or Ni "
+        "is present, with MP's initial moments), always or never.",
+    )
+    relax: bool = Field(
+        default=True,
+        description="Relax each structure with DFT before taking its energy; False: "
+        "single points of the ML-relaxed candidates and the MP references.",
+    )
+    relax_cell: bool = Field(
+        default=True,
+        description="Relax the cell with the atoms (a molecular H2 reference only "
+        "ever relaxes its atoms).",
+    )
+    fmax: float = Field(
+        default=0.05,
+        gt=0,
+        description="Force (eV/A) and cell-force convergence of a DFT relaxation.",
+    )
+    steps: int = Field(
+        default=100, ge=1, description="Largest number of DFT relaxation steps."
+    )
+    optimizer: str = Field(
+        default="BFGS",
+        description="ASE optimiser of the relaxation (atomate2's AseRelaxer names).",
+    )
+    hydrogen_reference: Literal["solid", "molecule"] = Field(
+        default="solid",
+        description="Hydrogen's reference: solid, MP's H2 molecular crystal (its "
+        "cell kept, the atoms relaxed: PBE does not bind the crystal); molecule: "
+        "one H2 molecule in a cubic box of `molecule_box` angstrom.",
+    )
+    molecule_box: float = Field(
+        default=10.0, gt=3, description="Edge of the H2 molecule's box, angstrom."
+    )
+    mpi_processes: int = Field(
+        default=2,
+        ge=1,
+        description="MPI processes of a GPAW calculation (a molecule in a box, "
+        "single k-point, always runs on one).",
+    )
+    mpiexec: str = Field(
+        default="mpiexec", description="The MPI launcher (mpiexec, mpirun, srun)."
+    )
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds one GPAW calculation may run (None: no limit).",
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the optional YAML settings file."""
 
@@ -423,6 +498,7 @@ class MatforgeSettings(BaseSettings):
     causal: CausalSettings = Field(default_factory=CausalSettings)
     potential: PotentialSettings = Field(default_factory=PotentialSettings)
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
+    dft: DftSettings = Field(default_factory=DftSettings)
 
     @classmethod
     def settings_customise_sources(
