@@ -1,0 +1,149 @@
+"""DFT formation energies on the Materials Project scale (pure; no store).
+
+The recipe is that of :mod:`matforge.potentials.formation`, with DFT total
+energies in place of the potential's:
+
+1. the compound's DFT total energy (GPAW here, VASP on a cluster);
+2. the MP2020 corrections (:func:`~matforge.potentials.formation.mp2020_corrected`,
+   the Materials Project's own scheme: in a hydride -0.179 eV per H atom; the
+   anion and GGA+U corrections where they apply), since the energy is a plain
+   PBE energy like MP's uncorrected GGA ones;
+3. elemental references computed with the same code and settings, from the
+   ground-state structures of ``mp_elemental_references.json.gz`` (reduced to
+   their primitive cells): metals relaxed like the compounds; hydrogen either
+   MP's H2 molecular crystal with its cell kept and its atoms relaxed
+   (``hydrogen_reference = "solid"``; PBE does not bind the crystal, so a cell
+   relaxation would only drift) or one H2 molecule in a cubic box
+   (``"molecule"``; Gamma point, one process). MP2020 corrects no element.
+4. ``E_form = (E_corrected - sum n_el mu_el) / N``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pymatgen.core import Lattice, Structure
+
+from matforge.dft.availability import DftError
+from matforge.potentials.formation import (
+    CorrectedEnergy,
+    ElementalReference,
+    formation_energy_per_atom,
+    mp2020_corrected,
+)
+
+if TYPE_CHECKING:
+    from matforge.settings import DftSettings
+
+H2_BOND = 0.75
+"""Starting H-H distance of the molecule in a box, angstrom (PBE: 0.75)."""
+
+
+@dataclass(frozen=True)
+class ReferenceSetup:
+    """How an element's reference is computed."""
+
+    element: str
+    structure: Structure
+    molecule: bool
+    relax: bool
+    relax_cell: bool
+    mp_id: str | None
+    mp_energy_per_atom: float | None
+
+
+def h2_in_a_box(box: float) -> Structure:
+    """Return one H2 molecule in a cubic box of edge ``box`` angstrom."""
+    half = H2_BOND / 2 / box
+    return Structure(
+        Lattice.cubic(box),
+        ["H", "H"],
+        [[0.5, 0.5, 0.5 - half], [0.5, 0.5, 0.5 + half]],
+    )
+
+
+def reference_setup(
+    element: str,
+    references: Mapping[str, ElementalReference],
+    settings: DftSettings,
+) -> ReferenceSetup:
+    """Return how an element's DFT reference is computed (pure).
+
+    Parameters
+    ----------
+    element
+        The element symbol.
+    references
+        The MP elemental references (``read_elemental_references``).
+    settings
+        The ``dft`` settings (``relax``, ``relax_cell``, ``hydrogen_reference``,
+        ``molecule_box``).
+
+    Returns
+    -------
+    ReferenceSetup
+        The structure and how to treat it.
+
+    Raises
+    ------
+    DftError
+        If the element has no MP reference structure.
+    """
+    if element == "H" and settings.hydrogen_reference == "molecule":
+        return ReferenceSetup(
+            element="H",
+            structure=h2_in_a_box(settings.molecule_box),
+            molecule=True,
+            relax=True,
+            relax_cell=False,
+            mp_id=None,
+            mp_energy_per_atom=None,
+        )
+    if element not in references:
+        raise DftError(f"no MP reference structure for {element}")
+    ref = references[element]
+    structure = ref.structure.get_primitive_structure()
+    return ReferenceSetup(
+        element=element,
+        structure=structure,
+        molecule=False,
+        relax=settings.relax,
+        relax_cell=settings.relax_cell and element != "H",
+        mp_id=ref.mp_id,
+        mp_energy_per_atom=ref.mp_energy_per_atom,
+    )
+
+
+def dft_formation_energy(
+    structure: Structure, energy: float, references: Mapping[str, float]
+) -> tuple[float, CorrectedEnergy]:
+    """Return the MP2020-compatible formation energy of a DFT total energy.
+
+    Parameters
+    ----------
+    structure
+        The (final) structure.
+    energy
+        Its DFT total energy, eV.
+    references
+        Elemental reference energies per atom from the same code and settings.
+
+    Returns
+    -------
+    e_form, corrected
+        Formation energy (eV/atom) and the corrected energy it came from.
+    """
+    corrected = mp2020_corrected(structure, energy)
+    e_form = formation_energy_per_atom(
+        structure.composition, corrected.energy, references
+    )
+    return e_form, corrected
+
+
+def squared_error(predicted: float | None, dft: float | None) -> float | None:
+    """Return ``(predicted - dft)^2``, or None when either is unknown."""
+    if predicted is None or dft is None:
+        return None
+    return (predicted - dft) ** 2
