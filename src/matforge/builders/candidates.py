@@ -1,8 +1,8 @@
 """The candidates builder: relaxed crystals -> validity, duplicates, novelty.
 
-``relaxed`` (+ the known materials in ``hydrides`` and ``references``) ->
-``candidates``, one document per relaxed document (see
-:class:`~matforge.schemas.candidate.CandidateDoc`).
+``relaxed`` (+ the known materials in ``hydrides`` and ``references``, and
+the DFT validations in ``dft_tasks``) -> ``candidates``, one document per
+relaxed document (see :class:`~matforge.schemas.candidate.CandidateDoc`).
 
 Incremental: an item is one reduced formula that holds something new -- a
 relaxed document that is new or changed (``last_updated``), one that was
@@ -11,6 +11,11 @@ or other settings. Only those relaxed documents are judged; the settled
 candidates of the same formula are read so that duplicates of earlier runs are
 found, and their grouping is reused instead of being compared again. Unchanged
 verdicts are not rewritten, so a second run changes nothing.
+
+DFT: the latest successful ``candidate`` task of ``dft_tasks`` for a relaxed
+document (joined on ``relaxed_id``) gives its candidate's DFT formation energy
+and squared error. A new DFT task only re-stamps its own candidate: the verdict
+and the grouping stay, nothing is compared again.
 """
 
 from __future__ import annotations
@@ -63,6 +68,15 @@ _CANDIDATE_INDEX = (
     "settings_hash",
     "status",
     "duplicate_of",
+    "dft_task_id",
+)
+_DFT_INDEX = (
+    "task_id",
+    "relaxed_id",
+    "formation_energy_per_atom",
+    "last_updated",
+    "purpose",
+    "state",
 )
 _KNOWN_INDEX = ("reduced_formula", "last_updated")
 
@@ -112,6 +126,8 @@ class CandidateBuilder(Builder):
         Symmetry tolerance (angstrom) of the space groups.
     chunk_size
         Reduced formulas per read and write.
+    dft_tasks
+        Source of DFT validations (key ``task_id``), or None.
     """
 
     def __init__(
@@ -123,10 +139,12 @@ class CandidateBuilder(Builder):
         score: dict[str, Any] | None = None,
         symprec: float = 0.1,
         chunk_size: int = 200,
+        dft_tasks: Store | None = None,
     ) -> None:
         self.relaxed = relaxed
         self.candidates = candidates
         self.known = list(known)
+        self.dft_tasks = dft_tasks
         self._params = CandidateSettings.model_validate(settings or {})
         self._score = ScoreSettings.model_validate(score or {})
         self.settings = self._params.model_dump()
@@ -137,10 +155,16 @@ class CandidateBuilder(Builder):
         self.settings_hash = content_hash(
             {"candidates": judged, "score": self.score, "symprec": symprec}
         )[:16]
-        self._inputs = [relaxed.collection_name, *(s.collection_name for s in known)]
+        extra = [dft_tasks] if dft_tasks is not None else []
+        self._inputs = [
+            relaxed.collection_name,
+            *(s.collection_name for s in [*known, *extra]),
+        ]
         self.summary = CandidateBuildSummary()
         super().__init__(
-            sources=[relaxed, *self.known], targets=[candidates], chunk_size=chunk_size
+            sources=[relaxed, *self.known, *extra],
+            targets=[candidates],
+            chunk_size=chunk_size,
         )
 
     @classmethod
@@ -151,6 +175,7 @@ class CandidateBuilder(Builder):
             relaxed=factory.store("relaxed"),
             candidates=factory.store("candidates"),
             known=[factory.store("hydrides"), factory.store("references")],
+            dft_tasks=factory.store("dft_tasks"),
             settings=settings.candidates.model_dump(),
             score=settings.score.model_dump(),
             symprec=settings.ingest.symprec,
@@ -167,13 +192,42 @@ class CandidateBuilder(Builder):
                 )
         return {rf: content_hash(sorted(r))[:16] for rf, r in rows.items()}
 
+    def _dft_index(self) -> dict[str, dict[str, Any]]:
+        """Return relaxed_id -> its latest successful DFT validation."""
+        if self.dft_tasks is None:
+            return {}
+        latest: dict[str, dict[str, Any]] = {}
+        for doc in scan_documents(self.dft_tasks, _DFT_INDEX):
+            rid = doc.get("relaxed_id")
+            value = doc.get("formation_energy_per_atom")
+            if (
+                not rid
+                or doc.get("purpose") != "candidate"
+                or doc.get("state") != "successful"
+                or not isinstance(value, int | float)
+            ):
+                continue
+            key = (_stamp(doc.get("last_updated")), doc["task_id"])
+            old = latest.get(rid)
+            if old is None or key > old["_key"]:
+                latest[rid] = {
+                    "task_id": doc["task_id"],
+                    "e_form": float(value),
+                    "_key": key,
+                }
+        return {
+            rid: {"task_id": d["task_id"], "e_form": d["e_form"]}
+            for rid, d in latest.items()
+        }
+
     def get_items(self) -> Iterator[dict[str, Any]]:
         """Yield one item per reduced formula with new work.
 
         Each item holds the relaxed documents to judge (``fresh``), the settled
         valid candidates of the formula (their grouping still holds), the known
         materials of the formula and the ids of verdicts whose relaxed document
-        is gone.
+        is gone; ``dft`` the DFT validations of the formula's relaxed documents
+        and ``restamp`` the invalid verdicts whose DFT validation changed.
         """
         self.summary = CandidateBuildSummary()
         relaxed_index = {
@@ -186,6 +240,7 @@ class CandidateBuilder(Builder):
         }
         signatures = self._known_signatures()
         no_known = content_hash([])[:16]
+        dft = self._dft_index()
 
         fresh: set[str] = set()
         for rid, (when, rf) in relaxed_index.items():
@@ -208,21 +263,34 @@ class CandidateBuilder(Builder):
         broken = {label[cid] for cid in fresh | removed if cid in label}
         fresh |= {cid for cid, lab in label.items() if lab in broken}
         fresh &= set(relaxed_index)
+        # a new DFT validation re-stamps its candidate, nothing else
+        restamp = {
+            cid
+            for cid, doc in stored.items()
+            if cid in relaxed_index
+            and cid not in fresh
+            and doc.get("dft_task_id") != (dft.get(cid) or {}).get("task_id")
+        }
 
         formulas = {relaxed_index[rid][1] for rid in fresh}
+        formulas |= {stored[cid]["reduced_formula"] for cid in restamp}
         formulas |= {stored[cid]["reduced_formula"] for cid in removed}
         formulas |= {stored[cid]["reduced_formula"] for cid in fresh if cid in stored}
         ordered = sorted(f for f in formulas if f is not None)
         self.total = len(ordered)
         logger.info(
-            "%d relaxed documents to judge in %d reduced formulas; %d removed",
+            "%d relaxed documents to judge in %d reduced formulas; %d removed; "
+            "%d new DFT values",
             len(fresh),
             len(ordered),
             len(removed),
+            len(restamp),
         )
         for start in range(0, len(ordered), self.chunk_size):
             batch = set(ordered[start : start + self.chunk_size])
-            yield from self._items(batch, fresh, removed, stored, signatures, no_known)
+            yield from self._items(
+                batch, fresh, removed, stored, signatures, no_known, dft, restamp
+            )
 
     def _items(
         self,
@@ -232,9 +300,11 @@ class CandidateBuilder(Builder):
         stored: dict[str, dict[str, Any]],
         signatures: dict[str, str],
         no_known: str,
+        dft: dict[str, dict[str, Any]],
+        restamp: set[str],
     ) -> Iterator[dict[str, Any]]:
         by_formula: dict[str, dict[str, list[Any]]] = {
-            rf: {"fresh": [], "settled": [], "known": [], "removed": []}
+            rf: {"fresh": [], "settled": [], "known": [], "removed": [], "restamp": []}
             for rf in formulas
         }
         fields = [f for f in RelaxedDoc.model_fields if f != "initial_structure"]
@@ -249,10 +319,20 @@ class CandidateBuilder(Builder):
             and cid not in fresh
             and cid not in removed
         }
+        invalid_restamp = {
+            cid
+            for cid in restamp
+            if stored[cid].get("status") == "invalid"
+            and stored[cid].get("reduced_formula") in formulas
+        }
         for doc in scan_documents(
-            self.candidates, CandidateDoc.model_fields, "candidate_id", settled_ids
+            self.candidates,
+            CandidateDoc.model_fields,
+            "candidate_id",
+            settled_ids | invalid_restamp,
         ):
-            by_formula[doc["reduced_formula"]]["settled"].append(doc)
+            kind = "restamp" if doc["candidate_id"] in invalid_restamp else "settled"
+            by_formula[doc["reduced_formula"]][kind].append(doc)
         for rf, docs in known_documents(self.known, formulas).items():
             by_formula[rf]["known"] = docs
         for cid in removed:
@@ -263,9 +343,13 @@ class CandidateBuilder(Builder):
             group = by_formula[rf]
             group["fresh"].sort(key=lambda d: d["relaxed_id"])
             group["settled"].sort(key=lambda d: d["candidate_id"])
+            group["restamp"].sort(key=lambda d: d["candidate_id"])
+            ids = [d["relaxed_id"] for d in group["fresh"]]
+            ids += [d["candidate_id"] for d in group["settled"] + group["restamp"]]
             yield {
                 "reduced_formula": rf,
                 "known_signature": signatures.get(rf, no_known),
+                "dft": {rid: dft[rid] for rid in ids if rid in dft},
                 **group,
             }
 
@@ -471,13 +555,27 @@ class CandidateBuilder(Builder):
                 d.status = "candidate" if d is best else "duplicate"
                 d.duplicate_of = None if d is best else best.candidate_id
 
+        for raw in item.get("restamp", []):
+            verdict = CandidateDoc.model_validate(raw)
+            settled_before[verdict.candidate_id] = raw
+            verdicts.append(verdict)
+
         out: list[dict[str, Any]] = []
+        dft = item.get("dft", {})
         for verdict in verdicts:
+            with_dft(verdict, dft.get(verdict.relaxed_id))
             before = settled_before.get(verdict.candidate_id)
             if before is not None and (
                 before.get("status"),
                 before.get("duplicate_of"),
-            ) == (verdict.status, verdict.duplicate_of):
+                before.get("dft_task_id"),
+                before.get("formation_energy_dft_per_atom"),
+            ) == (
+                verdict.status,
+                verdict.duplicate_of,
+                verdict.dft_task_id,
+                verdict.formation_energy_dft_per_atom,
+            ):
                 continue  # a settled verdict that did not change
             if before is not None:
                 verdict.last_updated, verdict.build = now, build
@@ -516,6 +614,29 @@ class CandidateBuilder(Builder):
     def finalize(self) -> None:
         """Leave the stores open: they belong to the store factory."""
         self.summary.seconds = time.perf_counter() - self.summary._started
+
+
+def with_dft(verdict: CandidateDoc, dft: dict[str, Any] | None) -> None:
+    """Fill a verdict's DFT formation energy and squared error (or clear them).
+
+    Parameters
+    ----------
+    verdict
+        The verdict, changed in place.
+    dft
+        Its latest DFT validation (``task_id``, ``e_form``), or None.
+    """
+    if dft is None:
+        verdict.dft_task_id = None
+        verdict.formation_energy_dft_per_atom = None
+        verdict.squared_error = None
+        return
+    verdict.dft_task_id = dft["task_id"]
+    verdict.formation_energy_dft_per_atom = dft["e_form"]
+    predicted = verdict.formation_energy_per_atom
+    verdict.squared_error = (
+        None if predicted is None else (predicted - dft["e_form"]) ** 2
+    )
 
 
 def run_builder(builder: Builder) -> None:

@@ -83,6 +83,11 @@ class CandidateDoc(BaseModel):
         description="(predicted - DFT formation energy)^2, (eV/atom)^2; None until "
         "validated.",
     )
+    dft_task_id: str | None = Field(
+        default=None,
+        description="The dft_tasks document the DFT formation energy comes from "
+        "(the latest successful validation of this relaxed crystal).",
+    )
     e_above_hull: float | None = Field(
         default=None, description="Predicted energy above the hull, eV/atom."
     )
