@@ -790,6 +790,72 @@ def novelty(
         raise SystemExit(1)
 
 
+# -- DFT validation ------------------------------------------------------------------
+VALIDATION_COLUMNS = (
+    ("rank", "rank"),
+    ("formula", "formula"),
+    ("E_form pred", "formation_energy_per_atom"),
+    ("E_form DFT", "formation_energy_dft_per_atom"),
+    ("sq. error", "squared_error"),
+    ("status", "status"),
+    ("seconds", "seconds"),
+    ("candidate_id", "candidate_id"),
+)
+
+
+@cli.command()
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Best-ranked candidates to validate [dft.top_k].",
+)
+@click.option(
+    "--code",
+    type=click.Choice(["gpaw", "vasp"]),
+    default=None,
+    help="The DFT code [dft.code]; only gpaw runs here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def validate(
+    ctx: click.Context, top: int | None, code: str | None, as_json: bool
+) -> None:
+    """Validate the top candidates with DFT; the table gains E_form DFT.
+
+    GPAW runs here (MPI, dft.mpi_processes) and the candidates are updated at
+    once; a candidate validated with the same settings is not computed again.
+    """
+    from matforge.flows.dft import validate_candidates
+
+    def say(line: str) -> None:
+        click.echo(f"computing {line}", err=True)
+
+    with _factory(ctx) as factory:
+        summary = validate_candidates(factory, top=top, code=code, progress=say)
+    if as_json:
+        _echo_json(summary.as_dict())
+    elif not summary.rows:
+        click.echo("no candidates; run `matforge build candidates` first?")
+    else:
+        cells = []
+        for row in summary.as_dict()["rows"]:
+            cell = {head: _cell(row.get(f), False) for head, f in VALIDATION_COLUMNS}
+            cell["seconds"] = f"{row['seconds']:.0f}"
+            cells.append(cell)
+        click.echo(
+            f"DFT validation with GPAW (settings {summary.settings_hash}) in "
+            f"{summary.seconds:.0f} s"
+        )
+        click.echo(_table(cells, [head for head, _ in VALIDATION_COLUMNS]))
+        for row in summary.rows:
+            if row.error:
+                click.echo(f"  {row.formula}: {row.error.splitlines()[0]}")
+        click.echo("the candidates table shows them: `matforge candidates`")
+    if summary.rows and summary.failed == len(summary.rows):
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

@@ -5,11 +5,16 @@ tests check that the subprocess / MPI route, atomate2's makers and the stage
 work end to end, not the numbers (bench/dft_known_hydrides.py does that).
 """
 
-import pytest
+import json
 
+import pytest
+from click.testing import CliRunner
+
+from matforge.cli import cli
 from matforge.dft.availability import INSTALL_HINT, gpaw_available
 from matforge.dft.runner import DftCalculation, run_gpaw
 from matforge.settings import DftSettings
+from matforge.stores.queries import ranked_candidates
 
 pytestmark = [
     pytest.mark.dft,
@@ -56,3 +61,21 @@ def test_h2_molecule_in_a_box_runs_on_one_process(tmp_path):
     assert result.ok, result.error
     assert result.nprocs == 1
     assert result.energy == pytest.approx(-6.7, abs=0.5)
+
+
+def test_validate_top_1_with_gpaw(candidates_factory, monkeypatch):
+    uri = candidates_factory.settings.store.uri.get_secret_value()
+    monkeypatch.setenv("MATFORGE_STORE__URI", uri)
+    for key, value in LOOSE.items():
+        monkeypatch.setenv(f"MATFORGE_DFT__{key.upper()}", str(value))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", "--top", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["rows"][0]
+    assert row["status"] == "computed", row["error"]
+    assert row["formation_energy_dft_per_atom"] == pytest.approx(-0.5, abs=0.3)
+    top = ranked_candidates(candidates_factory.store("candidates"), top=1)[0]
+    assert top["formation_energy_dft_per_atom"] == row["formation_energy_dft_per_atom"]
+    assert top["squared_error"] == pytest.approx(row["squared_error"])
+    again = runner.invoke(cli, ["validate", "--top", "1", "--json"])
+    assert json.loads(again.stdout)["rows"][0]["status"] == "cached"

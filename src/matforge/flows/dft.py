@@ -1,0 +1,411 @@
+"""The DFT validation stage: the top candidates -> dft_tasks -> candidates.
+
+The science is in :mod:`matforge.dft`; here the stage reads the ranked
+candidates, computes what is missing (elemental references first, cached in
+``dft_tasks`` and reused by every later run with the same settings), stores
+one ``dft_tasks`` document per calculation and runs the candidates builder,
+which joins the DFT formation energies into the candidates table.
+
+Resumable and idempotent: every finished calculation is stored at once, and a
+candidate validated with the same settings (same task id: settings hash,
+relaxed id and structure) is not computed again. Failed tasks are retried by
+the next run.
+
+GPAW runs here (:func:`matforge.dft.runner.run_gpaw`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from jobflow import Maker, job
+from pymatgen.core import Element, Structure
+
+from matforge.dft.formation import reference_setup, squared_error
+from matforge.dft.gpaw import DftError, gpaw_version, require_gpaw
+from matforge.dft.runner import DftCalcResult, DftCalculation, run_gpaw
+from matforge.dft.tasks import (
+    candidate_task_id,
+    reference_task_id,
+    settings_hash,
+    task_document,
+)
+from matforge.potentials.formation import REFERENCES_FILE, read_elemental_references
+from matforge.schemas.common import BuildMeta
+from matforge.schemas.dft import DftTaskDoc, ReferenceUse
+from matforge.stores.writes import upsert_documents
+
+if TYPE_CHECKING:
+    from matforge.settings import DftSettings, MatforgeSettings
+    from matforge.stores import StoreFactory
+
+logger = logging.getLogger(__name__)
+
+Runner = Callable[[DftCalculation], DftCalcResult]
+"""Runs one DFT calculation (GPAW in a subprocess; tests pass a fake)."""
+
+CANDIDATE_FIELDS = (
+    "candidate_id",
+    "relaxed_id",
+    "formula",
+    "structure",
+    "formation_energy_per_atom",
+    "storage_score",
+)
+
+
+def dft_params(settings: MatforgeSettings, code: str | None = None) -> DftSettings:
+    """Return the ``dft`` settings, with another code if one is named."""
+    params = settings.dft
+    if code is not None and code != params.code:
+        params = params.model_copy(update={"code": code})
+    return params
+
+
+def gpaw_runner(settings: MatforgeSettings, params: DftSettings) -> Runner:
+    """Return a runner of GPAW calculations in ``<home>/dft``."""
+    require_gpaw()
+    return partial(run_gpaw, settings=params, root=settings.home_dir / "dft")
+
+
+def _store_task(factory: StoreFactory, doc: DftTaskDoc) -> None:
+    upsert_documents(
+        factory.store("dft_tasks"),
+        [doc.model_dump()],
+        "task_id",
+        hash_field="last_updated",
+    )
+
+
+def _successful(factory: StoreFactory, task_ids: Sequence[str]) -> dict[str, dict]:
+    """Return the successful tasks among some ids (without their task_doc)."""
+    store = factory.store("dft_tasks")
+    wanted = set(task_ids)
+    fields = [f for f in DftTaskDoc.model_fields if f != "task_doc"]
+    found = {}
+    for doc in store.query({"state": "successful"}, properties=fields):
+        if doc["task_id"] in wanted:
+            doc.pop("_id", None)
+            found[doc["task_id"]] = doc
+    return found
+
+
+def reference_energies(
+    factory: StoreFactory,
+    elements: Sequence[str],
+    params: DftSettings,
+    runner: Runner,
+    code_version: str,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, ReferenceUse]:
+    """Return the DFT reference energies of elements, computing missing ones.
+
+    Parameters
+    ----------
+    factory
+        The store factory (``dft_tasks``; its settings locate the MP file).
+    elements
+        The elements wanted.
+    params
+        The ``dft`` settings.
+    runner
+        Runs a calculation.
+    code_version
+        The DFT code's version (part of the settings hash).
+    progress
+        Called with a line for each reference computed.
+
+    Returns
+    -------
+    dict
+        Element -> reference (task id and energy per atom). Elements whose
+        reference failed are left out (their failed task says why).
+    """
+    hash_ = settings_hash(params, code_version)
+    ids = {el: reference_task_id(hash_, el) for el in elements}
+    cached = _successful(factory, list(ids.values()))
+    found = {
+        el: ReferenceUse(task_id=tid, energy_per_atom=cached[tid]["energy_per_atom"])
+        for el, tid in ids.items()
+        if tid in cached
+    }
+    missing = [el for el in elements if el not in found]
+    if not missing:
+        return found
+    mp_refs = read_elemental_references(
+        factory.settings.shared_data_dir() / REFERENCES_FILE
+    )
+    build = BuildMeta(
+        inputs=[REFERENCES_FILE],
+        settings={"dft": params.model_dump(mode="json")},
+    )
+    for element in sorted(missing, key=lambda s: Element(s).Z):
+        setup = reference_setup(element, mp_refs, params)
+        if progress is not None:
+            progress(f"reference {element} ({len(setup.structure)} atoms)")
+        result = runner(
+            DftCalculation(
+                structure=setup.structure,
+                label=ids[element],
+                molecule=setup.molecule,
+                relax=setup.relax,
+                relax_cell=setup.relax_cell,
+            )
+        )
+        doc = task_document(
+            result,
+            task_id=ids[element],
+            purpose="reference",
+            code=params.code,
+            code_version=code_version,
+            hash_=hash_,
+            input_structure=setup.structure,
+            relaxed=setup.relax,
+            element=element,
+            material_id=setup.mp_id,
+            mp_energy_per_atom=setup.mp_energy_per_atom,
+            build=build,
+        )
+        _store_task(factory, doc)
+        if doc.state == "successful" and doc.energy_per_atom is not None:
+            found[element] = ReferenceUse(
+                task_id=doc.task_id, energy_per_atom=doc.energy_per_atom
+            )
+        else:
+            logger.warning("the %s reference failed: %s", element, doc.error)
+    return found
+
+
+@dataclass
+class ValidationRow:
+    """What the validation did with one candidate."""
+
+    rank: int
+    candidate_id: str
+    formula: str
+    task_id: str
+    status: str  # computed, cached or failed
+    formation_energy_per_atom: float | None = None
+    formation_energy_dft_per_atom: float | None = None
+    squared_error: float | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class ValidationSummary:
+    """What one run of the validation stage did."""
+
+    code: str
+    settings_hash: str
+    rows: list[ValidationRow] = field(default_factory=list)
+    references: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        """Candidates whose validation failed."""
+        return sum(row.status == "failed" for row in self.rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the summary as plain values (``matforge validate --json``)."""
+        return {
+            "code": self.code,
+            "settings_hash": self.settings_hash,
+            "references": dict(self.references),
+            "seconds": self.seconds,
+            "rows": [asdict(row) for row in self.rows],
+        }
+
+
+def top_candidates(factory: StoreFactory, top: int) -> list[dict[str, Any]]:
+    """Return the best-ranked ``top`` candidates with their structures."""
+    from matforge.stores.queries import ranked_candidates
+
+    return ranked_candidates(
+        factory.store("candidates"), top=top, fields=list(CANDIDATE_FIELDS)
+    )
+
+
+def validate_with_runner(
+    factory: StoreFactory,
+    params: DftSettings,
+    runner: Runner,
+    code_version: str,
+    top: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationSummary:
+    """Validate the top candidates with a DFT runner and join the results.
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    params
+        The ``dft`` settings.
+    runner
+        Runs one calculation (GPAW here; a fake in tests).
+    code_version
+        The code's version (part of the settings hash).
+    top
+        Candidates to validate (``params.top_k`` when None).
+    progress
+        Called with a line before each calculation.
+
+    Returns
+    -------
+    ValidationSummary
+        One row per candidate, best first.
+    """
+    from matforge.builders.candidates import build_candidates
+
+    started = time.perf_counter()
+    hash_ = settings_hash(params, code_version)
+    summary = ValidationSummary(code=params.code, settings_hash=hash_)
+    ranked = top_candidates(factory, top or params.top_k)
+    plans = []
+    for row in ranked:
+        structure = Structure.from_dict(row["structure"])
+        task_id = candidate_task_id(hash_, row["relaxed_id"], structure)
+        plans.append((row, structure, task_id))
+    cached = _successful(factory, [task_id for _, _, task_id in plans])
+    todo = [plan for plan in plans if plan[2] not in cached]
+    elements = sorted(
+        {el.symbol for _, s, _ in todo for el in s.composition},
+        key=lambda s: Element(s).Z,
+    )
+    references = (
+        reference_energies(factory, elements, params, runner, code_version, progress)
+        if todo
+        else {}
+    )
+    summary.references = {el: ref.task_id for el, ref in references.items()}
+    build = BuildMeta(
+        inputs=["candidates", "dft_tasks"],
+        settings={"dft": params.model_dump(mode="json")},
+    )
+    for row, structure, task_id in plans:
+        predicted = row.get("formation_energy_per_atom")
+        line = ValidationRow(
+            rank=row["rank"],
+            candidate_id=row["candidate_id"],
+            formula=row["formula"],
+            task_id=task_id,
+            status="cached",
+            formation_energy_per_atom=predicted,
+        )
+        if task_id in cached:
+            doc = cached[task_id]
+            line.formation_energy_dft_per_atom = doc["formation_energy_per_atom"]
+            line.seconds = float(doc.get("seconds") or 0.0)
+        else:
+            if progress is not None:
+                progress(f"{row['formula']} ({len(structure)} atoms)")
+            result = runner(
+                DftCalculation(
+                    structure=structure,
+                    label=task_id,
+                    relax=params.relax,
+                    relax_cell=params.relax_cell,
+                )
+            )
+            task = task_document(
+                result,
+                task_id=task_id,
+                purpose="candidate",
+                code=params.code,
+                code_version=code_version,
+                hash_=hash_,
+                input_structure=structure,
+                relaxed=params.relax,
+                references=references,
+                predicted=predicted,
+                candidate_id=row["candidate_id"],
+                relaxed_id=row["relaxed_id"],
+                build=build,
+            )
+            _store_task(factory, task)
+            line.status = "computed" if task.state == "successful" else "failed"
+            line.formation_energy_dft_per_atom = task.formation_energy_per_atom
+            line.seconds = task.seconds
+            line.error = task.error
+        line.squared_error = squared_error(
+            predicted, line.formation_energy_dft_per_atom
+        )
+        summary.rows.append(line)
+    build_candidates(factory)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def validate_candidates(
+    factory: StoreFactory,
+    *,
+    top: int | None = None,
+    code: str | None = None,
+    runner: Runner | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationSummary:
+    """Validate the top candidates with GPAW here (the ``validate`` command).
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    top
+        Candidates to validate (``dft.top_k`` when None).
+    code
+        ``gpaw`` (the settings' code when None).
+    runner
+        Runs a calculation (GPAW in a subprocess when None).
+    progress
+        Called with a line before each calculation.
+
+    Returns
+    -------
+    ValidationSummary
+        One row per candidate.
+
+    Raises
+    ------
+    DftError
+        If the code is VASP or GPAW is missing.
+    """
+    params = dft_params(factory.settings, code)
+    if params.code != "gpaw":
+        raise DftError("VASP does not run here; only GPAW validates locally")
+    if runner is None:
+        runner = gpaw_runner(factory.settings, params)
+    return validate_with_runner(
+        factory, params, runner, gpaw_version(), top=top, progress=progress
+    )
+
+
+@dataclass
+class ValidationMaker(Maker):
+    """Validate the top candidates with DFT (GPAW here) and update the table.
+
+    Parameters
+    ----------
+    name
+        Job name.
+    top
+        Candidates to validate (``dft.top_k`` when None).
+    """
+
+    name: str = "dft validation"
+    top: int | None = None
+
+    @job
+    def make(self) -> dict[str, Any]:
+        """Run the stage on the settings' store; return its summary."""
+        from matforge.settings import load_settings
+        from matforge.stores import StoreFactory
+
+        with StoreFactory(load_settings()) as factory:
+            return validate_candidates(factory, top=self.top).as_dict()

@@ -1,0 +1,158 @@
+"""The validation stage with a fake DFT code: caching, resuming, the table."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FAKE_E_FORM, SEEDS, FakeDft
+from matforge.cli import cli
+from matforge.dft.availability import DftError
+from matforge.flows.dft import ValidationMaker, validate_candidates
+from matforge.stores.queries import ranked_candidates
+
+H_CORRECTION = -0.179  # MP2020, eV per H in a hydride
+
+
+def _expected(formula: str) -> float:
+    from pymatgen.core import Composition
+
+    comp = Composition(formula)
+    return FAKE_E_FORM + H_CORRECTION * comp["H"] / comp.num_atoms
+
+
+def _tasks(factory, **criteria) -> list[dict]:
+    return list(factory.store("dft_tasks").query(criteria))
+
+
+def test_validation_fills_the_candidates_table(candidates_factory):
+    factory = candidates_factory
+    fake = FakeDft()
+    summary = validate_candidates(factory, top=2, runner=fake)
+
+    # references first (H as MP's H2 solid with its cell kept), then 2 candidates
+    refs = [c for c in fake.calls if len(c.structure.composition.elements) == 1]
+    assert {c.structure.composition.reduced_formula for c in refs} >= {"H2"}
+    h2 = next(c for c in refs if c.structure.composition.reduced_formula == "H2")
+    assert (h2.relax, h2.relax_cell, h2.molecule) == (True, False, False)
+    assert len(fake.calls) - len(refs) == 2
+    assert [r.status for r in summary.rows] == ["computed", "computed"]
+
+    table = ranked_candidates(factory.store("candidates"), top=3)
+    for row, line in zip(table[:2], summary.rows, strict=True):
+        assert row["candidate_id"] == line.candidate_id
+        assert row["formation_energy_dft_per_atom"] == pytest.approx(
+            _expected(row["formula"])
+        )
+        assert row["squared_error"] == pytest.approx(
+            (row["formation_energy_per_atom"] - row["formation_energy_dft_per_atom"])
+            ** 2
+        )
+        assert row["dft_task_id"] == line.task_id
+    assert table[2]["formation_energy_dft_per_atom"] is None
+
+    tasks = _tasks(factory, purpose="candidate")
+    assert len(tasks) == 2
+    assert all(t["state"] == "successful" and t["references"] for t in tasks)
+    assert {t["predicted_formation_energy_per_atom"] for t in tasks} <= set(
+        SEEDS.values()
+    )
+
+
+def test_a_second_run_computes_only_what_is_new(candidates_factory):
+    factory = candidates_factory
+    validate_candidates(factory, top=2, runner=FakeDft())
+    again = FakeDft()
+    summary = validate_candidates(factory, top=2, runner=again)
+    assert again.calls == []
+    assert [r.status for r in summary.rows] == ["cached", "cached"]
+    assert all(r.formation_energy_dft_per_atom is not None for r in summary.rows)
+
+    more = FakeDft()
+    summary = validate_candidates(factory, top=3, runner=more)
+    # the third candidate only; its elements' references are cached unless new
+    compounds = [c for c in more.calls if len(c.structure.composition.elements) > 1]
+    assert len(compounds) == 1
+    assert [r.status for r in summary.rows] == ["cached", "cached", "computed"]
+    assert len(_tasks(factory, purpose="candidate")) == 3
+
+
+def test_failures_are_stored_and_retried(candidates_factory):
+    factory = candidates_factory
+    table = ranked_candidates(factory.store("candidates"), top=3)
+    bad = table[0]["formula"]
+    from pymatgen.core import Composition
+
+    reduced = Composition(bad).reduced_formula
+    summary = validate_candidates(factory, top=3, runner=FakeDft(fail={reduced}))
+    assert summary.rows[0].status == "failed"
+    assert summary.rows[0].error == "SCF diverged"
+    assert summary.failed == 1
+    failed = _tasks(factory, state="failed")
+    assert len(failed) == 1
+    row = ranked_candidates(factory.store("candidates"), top=1)[0]
+    assert row["formation_energy_dft_per_atom"] is None
+
+    retry = FakeDft()
+    summary = validate_candidates(factory, top=3, runner=retry)
+    assert len(retry.calls) == 1
+    assert summary.rows[0].status == "computed"
+    assert _tasks(factory, state="failed") == []
+
+
+def test_a_failed_reference_fails_its_candidates_only(candidates_factory):
+    factory = candidates_factory
+    summary = validate_candidates(factory, top=3, runner=FakeDft(fail={"Ti"}))
+    by_formula = {r.formula: r for r in summary.rows}
+    ti = next(r for f, r in by_formula.items() if "Ti" in f)
+    assert ti.status == "failed"
+    assert "no reference energy for Ti" in ti.error
+    assert sum(r.status == "computed" for r in summary.rows) == 2
+    assert "Ti" not in summary.references
+
+
+def test_other_settings_are_other_tasks(candidates_factory, monkeypatch):
+    factory = candidates_factory
+    validate_candidates(factory, top=1, runner=FakeDft())
+    factory.settings.dft.ecut = 500.0
+    other = FakeDft()
+    validate_candidates(factory, top=1, runner=other)
+    assert len(other.calls) > 1  # references again, and the candidate
+    hashes = {t["settings_hash"] for t in _tasks(factory, purpose="candidate")}
+    assert len(hashes) == 2
+
+
+def test_vasp_is_not_run_here(candidates_factory):
+    with pytest.raises(DftError, match="VASP does not run here"):
+        validate_candidates(candidates_factory, code="vasp", runner=FakeDft())
+
+
+def test_the_maker_is_a_jobflow_job():
+    maker = ValidationMaker(top=2)
+    job = maker.make()
+    assert job.name == "dft validation"
+    assert maker.top == 2
+
+
+def test_validate_command_with_a_fake_code(
+    candidates_factory, monkeypatch, small_references
+):
+    factory = candidates_factory
+    fake = FakeDft()
+    monkeypatch.setattr("matforge.flows.dft.gpaw_runner", lambda *_: fake)
+    monkeypatch.setenv(
+        "MATFORGE_STORE__URI", factory.settings.store.uri.get_secret_value()
+    )
+    monkeypatch.setenv("MATFORGE_CANDIDATES__REFERENCES_FILE", str(small_references))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", "--top", "3"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "E_form DFT" in result.output
+    assert "computed" in result.output
+    again = runner.invoke(cli, ["validate", "--top", "3", "--json"])
+    payload = json.loads(again.stdout)
+    assert [r["status"] for r in payload["rows"]] == ["cached"] * 3
+    table = runner.invoke(cli, ["candidates", "--top", "3"]).output.splitlines()
+    assert "E_form DFT" in table[0]
+    rows = json.loads(runner.invoke(cli, ["candidates", "--json"]).output)
+    assert all(r["squared_error"] is not None for r in rows[:3])
