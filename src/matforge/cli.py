@@ -814,25 +814,60 @@ VALIDATION_COLUMNS = (
     "--code",
     type=click.Choice(["gpaw", "vasp"]),
     default=None,
-    help="The DFT code [dft.code]; only gpaw runs here.",
+    help="gpaw: compute here; vasp: build atomate2 VASP workflows [dft.code].",
+)
+@click.option(
+    "--workflow",
+    "workflow_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="VASP: write the FireWorks workflow here (YAML or JSON by suffix; "
+    "default <home>/dft/vasp-workflow-<hash>.yaml).",
+)
+@click.option("--submit", is_flag=True, help="VASP: add the workflow to the LaunchPad.")
+@click.option(
+    "--collect",
+    is_flag=True,
+    help="VASP: read finished statics from the job store into dft_tasks.",
+)
+@click.option(
+    "--resubmit", is_flag=True, help="VASP: plan submitted, unfinished tasks again."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def validate(
-    ctx: click.Context, top: int | None, code: str | None, as_json: bool
+    ctx: click.Context,
+    top: int | None,
+    code: str | None,
+    workflow_path: str | None,
+    submit: bool,
+    collect: bool,
+    resubmit: bool,
+    as_json: bool,
 ) -> None:
     """Validate the top candidates with DFT; the table gains E_form DFT.
 
     GPAW runs here (MPI, dft.mpi_processes) and the candidates are updated at
     once; a candidate validated with the same settings is not computed again.
+    VASP builds atomate2's MP workflows for FireWorks; --collect reads them
+    back when they are done.
     """
+    from matforge.flows.dft import dft_params
+
+    settings = _settings(ctx)
+    params = dft_params(settings, code)
+    if params.code == "vasp":
+        _validate_vasp(ctx, top, workflow_path, submit, collect, resubmit, as_json)
+        return
+    if workflow_path or submit or collect or resubmit:
+        raise MatforgeError("--workflow, --submit, --collect and --resubmit are VASP's")
     from matforge.flows.dft import validate_candidates
 
     def say(line: str) -> None:
         click.echo(f"computing {line}", err=True)
 
     with _factory(ctx) as factory:
-        summary = validate_candidates(factory, top=top, code=code, progress=say)
+        summary = validate_candidates(factory, top=top, code="gpaw", progress=say)
     if as_json:
         _echo_json(summary.as_dict())
     elif not summary.rows:
@@ -854,6 +889,82 @@ def validate(
         click.echo("the candidates table shows them: `matforge candidates`")
     if summary.rows and summary.failed == len(summary.rows):
         raise SystemExit(1)
+
+
+def _validate_vasp(
+    ctx: click.Context,
+    top: int | None,
+    workflow_path: str | None,
+    submit: bool,
+    collect: bool,
+    resubmit: bool,
+    as_json: bool,
+) -> None:
+    from pathlib import Path
+
+    from matforge.flows.dft import collect_vasp_results, plan_vasp_validation
+
+    with _factory(ctx) as factory:
+        if collect:
+            docs = collect_vasp_results(factory)
+            payload: dict[str, Any] = {
+                "collected": [
+                    {
+                        "task_id": d.task_id,
+                        "purpose": d.purpose,
+                        "formula": d.formula,
+                        "state": d.state,
+                        "formation_energy_per_atom": d.formation_energy_per_atom,
+                    }
+                    for d in docs
+                ]
+            }
+            if as_json:
+                _echo_json(payload)
+            else:
+                click.echo(f"collected {len(docs)} finished VASP tasks")
+                for d in docs:
+                    click.echo(f"  {d.purpose} {d.formula}: {d.state}")
+            return
+        plan = plan_vasp_validation(factory, top=top, resubmit=resubmit)
+        workflow = plan.workflow()
+        payload = plan.as_dict()
+        if workflow is not None:
+            path = Path(
+                workflow_path
+                or factory.settings.home_dir
+                / "dft"
+                / f"vasp-workflow-{plan.settings_hash}.yaml"
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            workflow.to_file(str(path))
+            payload["workflow"] = str(path)
+            payload["fireworks"] = len(workflow.fws)
+            if submit:
+                from fireworks import LaunchPad
+
+                LaunchPad.auto_load().add_wf(workflow)
+                payload["submitted_to_launchpad"] = True
+    if as_json:
+        _echo_json(payload)
+        return
+    if workflow is None:
+        click.echo(
+            f"nothing to submit: {len(plan.cached)} tasks done, the others "
+            "submitted before (--resubmit plans them again, --collect reads results)"
+        )
+        return
+    click.echo(
+        f"VASP workflow: {len(plan.flows)} structures, {payload['fireworks']} "
+        f"fireworks (MP GGA double relaxation + static) -> {payload['workflow']}"
+    )
+    for task in plan.tasks:
+        click.echo(f"  {task.purpose} {task.formula} ({task.task_id})")
+    if submit:
+        click.echo("added to the LaunchPad")
+    else:
+        click.echo(f"submit with: lpad add {payload['workflow']}")
+    click.echo("then: matforge validate --code vasp --collect")
 
 
 def main() -> None:

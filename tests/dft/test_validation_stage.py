@@ -156,3 +156,6 @@ def test_validate_command_with_a_fake_code(
     assert "E_form DFT" in table[0]
     rows = json.loads(runner.invoke(cli, ["candidates", "--json"]).output)
     assert all(r["squared_error"] is not None for r in rows[:3])
+    bad = runner.invoke(cli, ["validate", "--submit"])
+    assert bad.exit_code != 0
+    assert "VASP's" in bad.output

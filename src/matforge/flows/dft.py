@@ -11,7 +11,9 @@ candidate validated with the same settings (same task id: settings hash,
 relaxed id and structure) is not computed again. Failed tasks are retried by
 the next run.
 
-GPAW runs here (:func:`matforge.dft.runner.run_gpaw`).
+GPAW runs here (:func:`matforge.dft.runner.run_gpaw`); with ``code = "vasp"``
+the stage builds atomate2 VASP flows for a cluster instead (see
+:mod:`matforge.dft.vasp`).
 """
 
 from __future__ import annotations
@@ -374,11 +376,14 @@ def validate_candidates(
     Raises
     ------
     DftError
-        If the code is VASP or GPAW is missing.
+        If the code is VASP (see :func:`plan_vasp_validation`) or GPAW is missing.
     """
     params = dft_params(factory.settings, code)
     if params.code != "gpaw":
-        raise DftError("VASP does not run here; only GPAW validates locally")
+        raise DftError(
+            "VASP does not run here: build its workflow with "
+            "`matforge validate --code vasp` (plan_vasp_validation)"
+        )
     if runner is None:
         runner = gpaw_runner(factory.settings, params)
     return validate_with_runner(
@@ -409,3 +414,241 @@ class ValidationMaker(Maker):
 
         with StoreFactory(load_settings()) as factory:
             return validate_candidates(factory, top=self.top).as_dict()
+
+
+# -- VASP on a cluster ---------------------------------------------------------
+@dataclass
+class VaspPlan:
+    """The VASP flows one ``validate --code vasp`` run builds."""
+
+    settings_hash: str
+    flows: list[Any] = field(default_factory=list)
+    tasks: list[DftTaskDoc] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+
+    def workflow(self, name: str = "matforge dft validation") -> Any:
+        """Return the FireWorks workflow of every flow (None when nothing to run)."""
+        from matforge.dft.vasp import validation_workflow
+
+        return validation_workflow(self.flows, name) if self.flows else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the plan as plain values (``validate --code vasp --json``)."""
+        return {
+            "code": "vasp",
+            "settings_hash": self.settings_hash,
+            "submitted": [
+                {
+                    "task_id": t.task_id,
+                    "purpose": t.purpose,
+                    "formula": t.formula,
+                    "candidate_id": t.candidate_id,
+                    "element": t.element,
+                }
+                for t in self.tasks
+            ],
+            "cached": list(self.cached),
+        }
+
+
+def _placeholder(
+    structure: Structure, tag: dict[str, Any], version: str, build: BuildMeta
+) -> DftTaskDoc:
+    comp = structure.composition
+    return DftTaskDoc(
+        task_id=tag["task_id"],
+        purpose=tag["purpose"],
+        code="vasp",
+        code_version=version,
+        settings_hash=tag["settings_hash"],
+        state="submitted",
+        candidate_id=tag.get("candidate_id"),
+        relaxed_id=tag.get("relaxed_id"),
+        element=tag.get("element"),
+        material_id=tag.get("material_id"),
+        predicted_formation_energy_per_atom=tag.get("predicted"),
+        formula=comp.formula.replace(" ", ""),
+        reduced_formula=comp.reduced_formula,
+        nsites=len(structure),
+        input_structure=structure,
+        relaxed=True,
+        converged=False,
+        build=build,
+    )
+
+
+def plan_vasp_validation(
+    factory: StoreFactory, top: int | None = None, resubmit: bool = False
+) -> VaspPlan:
+    """Build atomate2 VASP flows for the top candidates and missing references.
+
+    Tasks already successful are left out, and so are those submitted before
+    unless ``resubmit``. A ``submitted`` placeholder is stored for each task
+    planned, so a second run does not plan it again.
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    top
+        Candidates to validate (``dft.top_k`` when None).
+    resubmit
+        Plan submitted (unfinished) tasks again.
+
+    Returns
+    -------
+    VaspPlan
+        The flows and their tasks; ``plan.workflow()`` is the FireWorks workflow.
+    """
+    from matforge.dft.vasp import atomate2_version, vasp_flow
+
+    params = dft_params(factory.settings, "vasp")
+    version = atomate2_version()
+    hash_ = settings_hash(params, version)
+    plan = VaspPlan(settings_hash=hash_)
+    store = factory.store("dft_tasks")
+    states = {
+        d["task_id"]: d.get("state")
+        for d in store.query({"settings_hash": hash_}, properties=["task_id", "state"])
+    }
+
+    def wanted(task_id: str) -> bool:
+        state = states.get(task_id)
+        if state == "successful":
+            plan.cached.append(task_id)
+            return False
+        return state != "submitted" or resubmit
+
+    build = BuildMeta(
+        inputs=["candidates", REFERENCES_FILE],
+        settings={"dft": params.model_dump(mode="json")},
+    )
+    items: list[tuple[Structure, dict[str, Any], str]] = []
+    elements: set[str] = set()
+    for row in top_candidates(factory, top or params.top_k):
+        structure = Structure.from_dict(row["structure"])
+        task_id = candidate_task_id(hash_, row["relaxed_id"], structure)
+        elements |= {el.symbol for el in structure.composition}
+        if wanted(task_id):
+            tag = {
+                "task_id": task_id,
+                "purpose": "candidate",
+                "settings_hash": hash_,
+                "candidate_id": row["candidate_id"],
+                "relaxed_id": row["relaxed_id"],
+                "predicted": row.get("formation_energy_per_atom"),
+            }
+            items.append((structure, tag, f"validate {row['formula']}"))
+    mp_refs = read_elemental_references(
+        factory.settings.shared_data_dir() / REFERENCES_FILE
+    )
+    for element in sorted(elements, key=lambda s: Element(s).Z):
+        task_id = reference_task_id(hash_, element)
+        if wanted(task_id):
+            setup = reference_setup(element, mp_refs, params)
+            tag = {
+                "task_id": task_id,
+                "purpose": "reference",
+                "settings_hash": hash_,
+                "element": element,
+                "material_id": setup.mp_id,
+            }
+            items.insert(0, (setup.structure, tag, f"reference {element}"))
+    for structure, tag, name in items:
+        plan.flows.append(vasp_flow(structure, name, tag))
+        plan.tasks.append(_placeholder(structure, tag, version, build))
+    if plan.tasks:
+        upsert_documents(
+            store,
+            [t.model_dump() for t in plan.tasks],
+            "task_id",
+            hash_field="last_updated",
+        )
+    return plan
+
+
+def collect_vasp_results(
+    factory: StoreFactory, job_store: Any | None = None
+) -> list[DftTaskDoc]:
+    """Turn finished VASP statics of the job store into ``dft_tasks`` documents.
+
+    References are collected first, so the candidates' formation energies can
+    be taken against them; a candidate whose references are not finished yet
+    stays ``submitted``. The candidates builder then joins the new values.
+
+    Parameters
+    ----------
+    factory
+        The store factory (``dft_tasks``, ``candidates``).
+    job_store
+        The jobflow store the cluster wrote to (the factory's when None).
+
+    Returns
+    -------
+    list of DftTaskDoc
+        The documents written.
+    """
+    from matforge.builders.candidates import build_candidates
+    from matforge.dft.vasp import METADATA_KEY, result_from_task_doc
+
+    job_store = job_store or factory.job_store()
+    job_store.connect()
+    store = factory.store("dft_tasks")
+    open_tasks = {
+        d["task_id"]: d
+        for d in store.query(
+            {"code": "vasp", "state": {"$ne": "successful"}},
+            properties=[f for f in DftTaskDoc.model_fields if f != "task_doc"],
+        )
+    }
+    finished: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for job_doc in job_store.query(
+        {f"metadata.{METADATA_KEY}.task_id": {"$in": sorted(open_tasks)}},
+        load=True,
+    ):
+        output = job_doc.get("output")
+        tag = (job_doc.get("metadata") or {}).get(METADATA_KEY) or {}
+        if (
+            isinstance(output, dict)
+            and output.get("task_label", job_doc.get("name")) == "MP GGA static"
+        ):
+            finished.append((tag, output))
+    finished.sort(key=lambda item: item[0].get("purpose") != "reference")
+    written: list[DftTaskDoc] = []
+    for tag, output in finished:
+        old = open_tasks[tag["task_id"]]
+        hash_ = tag["settings_hash"]
+        references: dict[str, ReferenceUse] = {}
+        if tag["purpose"] != "reference":
+            elements = [
+                el.symbol
+                for el in Structure.from_dict(old["input_structure"]).composition
+            ]
+            ids = {reference_task_id(hash_, el): el for el in elements}
+            for tid, doc in _successful(factory, list(ids)).items():
+                references[ids[tid]] = ReferenceUse(
+                    task_id=tid, energy_per_atom=doc["energy_per_atom"]
+                )
+            if len(references) < len(elements):
+                continue  # its references are not finished yet
+        doc = task_document(
+            result_from_task_doc(output, tag["task_id"]),
+            task_id=tag["task_id"],
+            purpose=tag["purpose"],
+            code="vasp",
+            code_version=old["code_version"],
+            hash_=hash_,
+            input_structure=Structure.from_dict(old["input_structure"]),
+            relaxed=True,
+            references=references,
+            predicted=old.get("predicted_formation_energy_per_atom"),
+            candidate_id=old.get("candidate_id"),
+            relaxed_id=old.get("relaxed_id"),
+            element=old.get("element"),
+            material_id=old.get("material_id"),
+        )
+        _store_task(factory, doc)
+        written.append(doc)
+    if written:
+        build_candidates(factory)
+    return written
