@@ -135,6 +135,11 @@ def test_task_documents(lih):
     assert doc.energy_per_atom == -3.0
     missing = task_document(ok, references={"Li": refs["Li"]}, **common)
     assert (missing.state, missing.error) == ("failed", "no reference energy for H")
+    tired = DftCalcResult(label="t", ok=True, energy=-6.0, structure=lih, steps=9)
+    unconverged = task_document(tired, references=refs, **common)
+    assert unconverged.state == "successful"
+    assert unconverged.formation_energy_per_atom == doc.formation_energy_per_atom
+    assert unconverged.error.startswith("relaxation not converged in 9 steps")
     failed = task_document(
         DftCalcResult(label="t", ok=False, error="SCF"), references=refs, **common
     )

@@ -114,7 +114,8 @@ def task_document(
 
     A compound's formation energy is filled in when ``references`` hold every
     element; a failed calculation, or a missing reference, gives a failed
-    task with the reason.
+    task with the reason. A relaxation that ran out of steps keeps the energy
+    of its last step and says so in ``error`` (the task is still successful).
 
     Parameters
     ----------
@@ -171,8 +172,13 @@ def task_document(
         "energy": result.energy,
         "energy_per_atom": result.energy / len(result.structure),
     }
+    notes = []
+    if not result.converged:
+        notes.append(
+            f"relaxation not converged in {result.steps} steps: energy of the last"
+        )
     if purpose == "reference":
-        return DftTaskDoc(state="successful", **fields)
+        return DftTaskDoc(state="successful", error="; ".join(notes) or None, **fields)
     refs = dict(references or {})
     missing = [
         el.symbol for el in result.structure.composition if el.symbol not in refs
@@ -189,14 +195,14 @@ def task_document(
         result.energy,
         {el: ref.energy_per_atom for el, ref in used.items()},
     )
+    if not corrected.compatible:
+        notes.append("MP2020 refused the entry; formation energy uncorrected")
     return DftTaskDoc(
         state="successful",
         corrected_energy=corrected.energy,
         corrections=corrected.corrections,
         formation_energy_per_atom=e_form,
         references=used,
-        error=None
-        if corrected.compatible
-        else "MP2020 refused the entry; formation energy uncorrected",
+        error="; ".join(notes) or None,
         **fields,
     )

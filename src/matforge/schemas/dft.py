@@ -65,7 +65,11 @@ class DftTaskDoc(BaseModel):
         description="successful, failed, or submitted (a VASP workflow built for "
         "a cluster, not collected yet)."
     )
-    error: str | None = Field(default=None, description="Why it failed, if it did.")
+    error: str | None = Field(
+        default=None,
+        description="Why it failed; for a successful task, what to know about it "
+        "(a relaxation that ran out of steps).",
+    )
     candidate_id: str | None = Field(
         default=None, description="The candidate validated (purpose candidate)."
     )
