@@ -75,7 +75,8 @@ def gpaw_runner(settings: MatforgeSettings, params: DftSettings) -> Runner:
     return partial(run_gpaw, settings=params, root=settings.home_dir / "dft")
 
 
-def _store_task(factory: StoreFactory, doc: DftTaskDoc) -> None:
+def store_task(factory: StoreFactory, doc: DftTaskDoc) -> None:
+    """Write one task into ``dft_tasks`` (replacing an older one of its id)."""
     upsert_documents(
         factory.store("dft_tasks"),
         [doc.model_dump()],
@@ -84,7 +85,7 @@ def _store_task(factory: StoreFactory, doc: DftTaskDoc) -> None:
     )
 
 
-def _successful(factory: StoreFactory, task_ids: Sequence[str]) -> dict[str, dict]:
+def successful_tasks(factory: StoreFactory, task_ids: Sequence[str]) -> dict[str, dict]:
     """Return the successful tasks among some ids (without their task_doc)."""
     store = factory.store("dft_tasks")
     wanted = set(task_ids)
@@ -130,7 +131,7 @@ def reference_energies(
     """
     hash_ = settings_hash(params, code_version)
     ids = {el: reference_task_id(hash_, el) for el in elements}
-    cached = _successful(factory, list(ids.values()))
+    cached = successful_tasks(factory, list(ids.values()))
     found = {
         el: ReferenceUse(task_id=tid, energy_per_atom=cached[tid]["energy_per_atom"])
         for el, tid in ids.items()
@@ -173,7 +174,7 @@ def reference_energies(
             mp_energy_per_atom=setup.mp_energy_per_atom,
             build=build,
         )
-        _store_task(factory, doc)
+        store_task(factory, doc)
         if doc.state == "successful" and doc.energy_per_atom is not None:
             found[element] = ReferenceUse(
                 task_id=doc.task_id, energy_per_atom=doc.energy_per_atom
@@ -275,7 +276,7 @@ def validate_with_runner(
         structure = Structure.from_dict(row["structure"])
         task_id = candidate_task_id(hash_, row["relaxed_id"], structure)
         plans.append((row, structure, task_id))
-    cached = _successful(factory, [task_id for _, _, task_id in plans])
+    cached = successful_tasks(factory, [task_id for _, _, task_id in plans])
     todo = [plan for plan in plans if plan[2] not in cached]
     elements = sorted(
         {el.symbol for _, s, _ in todo for el in s.composition},
@@ -331,7 +332,7 @@ def validate_with_runner(
                 relaxed_id=row["relaxed_id"],
                 build=build,
             )
-            _store_task(factory, task)
+            store_task(factory, task)
             line.status = "computed" if task.state == "successful" else "failed"
             line.formation_energy_dft_per_atom = task.formation_energy_per_atom
             line.seconds = task.seconds
@@ -625,7 +626,7 @@ def collect_vasp_results(
                 for el in Structure.from_dict(old["input_structure"]).composition
             ]
             ids = {reference_task_id(hash_, el): el for el in elements}
-            for tid, doc in _successful(factory, list(ids)).items():
+            for tid, doc in successful_tasks(factory, list(ids)).items():
                 references[ids[tid]] = ReferenceUse(
                     task_id=tid, energy_per_atom=doc["energy_per_atom"]
                 )
@@ -647,7 +648,7 @@ def collect_vasp_results(
             element=old.get("element"),
             material_id=old.get("material_id"),
         )
-        _store_task(factory, doc)
+        store_task(factory, doc)
         written.append(doc)
     if written:
         build_candidates(factory)
