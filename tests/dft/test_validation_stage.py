@@ -159,3 +159,13 @@ def test_validate_command_with_a_fake_code(
     bad = runner.invoke(cli, ["validate", "--submit"])
     assert bad.exit_code != 0
     assert "VASP's" in bad.output
+
+
+def test_without_gpaw_the_command_says_what_to_install(candidates_factory, monkeypatch):
+    monkeypatch.setattr("matforge.dft.availability.gpaw_available", lambda: False)
+    uri = candidates_factory.settings.store.uri.get_secret_value()
+    monkeypatch.setenv("MATFORGE_STORE__URI", uri)
+    result = CliRunner().invoke(cli, ["validate", "--top", "1"])
+    assert result.exit_code == 1
+    assert "GPAW is not installed" in result.output
+    assert "./install.sh" in result.output
