@@ -9,6 +9,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from dft_helpers import candidates_store
 
 from matforge.cli import cli
 from matforge.dft.availability import INSTALL_HINT, gpaw_available
@@ -30,6 +31,12 @@ LOOSE = {
     "steps": 4,
     "timeout_s": 300.0,
 }
+
+
+@pytest.fixture
+def candidates_factory(shared_data, tmp_path):
+    with candidates_store(shared_data, tmp_path) as factory:
+        yield factory
 
 
 def test_static_and_relaxation_under_mpi(lih, strained_lih, tmp_path):

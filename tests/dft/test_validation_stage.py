@@ -4,8 +4,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from dft_helpers import FAKE_E_FORM, SEEDS, FakeDft, candidates_store
 
-from conftest import FAKE_E_FORM, SEEDS, FakeDft
 from matforge.cli import cli
 from matforge.dft.availability import DftError
 from matforge.flows.dft import ValidationMaker, validate_candidates
@@ -23,6 +23,12 @@ def _expected(formula: str) -> float:
 
 def _tasks(factory, **criteria) -> list[dict]:
     return list(factory.store("dft_tasks").query(criteria))
+
+
+@pytest.fixture
+def candidates_factory(shared_data, tmp_path):
+    with candidates_store(shared_data, tmp_path) as factory:
+        yield factory
 
 
 def test_validation_fills_the_candidates_table(candidates_factory):
@@ -134,16 +140,15 @@ def test_the_maker_is_a_jobflow_job():
     assert maker.top == 2
 
 
-def test_validate_command_with_a_fake_code(
-    candidates_factory, monkeypatch, small_references
-):
+def test_validate_command_with_a_fake_code(candidates_factory, monkeypatch):
     factory = candidates_factory
     fake = FakeDft()
     monkeypatch.setattr("matforge.flows.dft.gpaw_runner", lambda *_: fake)
     monkeypatch.setenv(
         "MATFORGE_STORE__URI", factory.settings.store.uri.get_secret_value()
     )
-    monkeypatch.setenv("MATFORGE_CANDIDATES__REFERENCES_FILE", str(small_references))
+    references = factory.settings.candidates.references_file
+    monkeypatch.setenv("MATFORGE_CANDIDATES__REFERENCES_FILE", references)
     runner = CliRunner()
     result = runner.invoke(cli, ["validate", "--top", "3"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -10,11 +10,11 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
+from dft_helpers import FAKE_MU, candidates_store
 from jobflow import JobStore
 from maggma.stores import MemoryStore
 from pymatgen.core import Lattice, Structure
 
-from conftest import FAKE_MU
 from matforge.cli import cli
 from matforge.dft.vasp import (
     METADATA_KEY,
@@ -26,6 +26,12 @@ from matforge.dft.vasp import (
 )
 from matforge.flows.dft import collect_vasp_results, plan_vasp_validation
 from matforge.stores.queries import ranked_candidates
+
+
+@pytest.fixture
+def candidates_factory(shared_data, tmp_path):
+    with candidates_store(shared_data, tmp_path) as factory:
+        yield factory
 
 
 def test_the_flow_is_atomate2s_mp_double_relaxation_and_static(lih):

@@ -1,13 +1,14 @@
-"""Fixtures of the DFT tests: candidates of small seed hydrides, a fake DFT code."""
+"""Helpers of the DFT tests: candidates of small seed hydrides, a fake DFT code."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from pymatgen.core import Structure
 
 from matforge.builders.candidates import build_candidates
@@ -56,27 +57,30 @@ def store_candidates(factory: StoreFactory, shared: Path) -> list[RelaxedDoc]:
     return docs
 
 
-@pytest.fixture
-def small_references(shared_data: Path, tmp_path: Path) -> Path:
-    """A references file holding only the hydrides of LiH, TiH2, MgH2."""
-    with gzip.open(shared_data / "mp_binaries_reference.json.gz", "rt") as handle:
+def small_references(shared: Path, folder: Path) -> Path:
+    """Write a references file holding only the LiH, TiH2 and MgH2 entries."""
+    with gzip.open(shared / "mp_binaries_reference.json.gz", "rt") as handle:
         records = json.load(handle)
     keep = [r for r in records if r.get("formula") in {"LiH", "TiH2", "MgH2"}]
-    path = tmp_path / "references.json.gz"
+    path = folder / "references.json.gz"
     with gzip.open(path, "wt") as handle:
         json.dump(keep, handle)
     return path
 
 
-@pytest.fixture
-def candidates_factory(shared_data: Path, small_references: Path):
-    """A memory store with three ranked candidates (LiH, TiH2, MgH2 seeds)."""
+@contextmanager
+def candidates_store(shared: Path, folder: Path) -> Iterator[StoreFactory]:
+    """Yield a memory store with three ranked candidates (LiH, TiH2, MgH2).
+
+    A context manager rather than a conftest fixture: a second conftest module
+    would shadow the builders tests' ``from conftest import``.
+    """
     settings = load_settings(
         store={"uri": f"memory://{uuid.uuid4().hex}"},
-        candidates={"references_file": str(small_references)},
+        candidates={"references_file": str(small_references(shared, folder))},
     )
     with StoreFactory(settings) as factory:
-        store_candidates(factory, shared_data)
+        store_candidates(factory, shared)
         yield factory
 
 
