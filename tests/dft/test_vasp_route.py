@@ -188,3 +188,13 @@ def test_validate_command_writes_the_workflow(
     assert "nothing to submit" in again.output
     collected = runner.invoke(cli, ["validate", "--code", "vasp", "--collect"])
     assert "collected 0 finished VASP tasks" in collected.output
+
+
+def test_without_fireworks_the_workflow_says_what_to_install(lih, monkeypatch):
+    import sys
+
+    from matforge.dft.availability import DftError
+
+    monkeypatch.setitem(sys.modules, "jobflow.managers.fireworks", None)
+    with pytest.raises(DftError, match="FireWorks is not installed"):
+        validation_workflow([vasp_flow(lih, "x", {})], "w")

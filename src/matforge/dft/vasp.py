@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from matforge.dft.availability import DftError
 from matforge.dft.runner import DftCalcResult
 
 if TYPE_CHECKING:
@@ -100,9 +101,21 @@ def validation_workflow(flows: Sequence[Flow], name: str) -> Workflow:
     The workflow carries no store: outputs go to the jobflow ``JOB_STORE`` of
     the machine that runs it (``~/.jobflow.yaml``), which should be matforge's
     database so that ``matforge validate --code vasp --collect`` finds them.
+
+    Raises
+    ------
+    DftError
+        If FireWorks is not installed.
     """
     from jobflow import Flow
-    from jobflow.managers.fireworks import flow_to_workflow
+
+    try:
+        from jobflow.managers.fireworks import flow_to_workflow
+    except ImportError as exc:
+        raise DftError(
+            f"FireWorks is not installed ({exc}): pip install fireworks, or the "
+            "dft extra (./install.sh)"
+        ) from None
 
     with warnings.catch_warnings():
         # the flows are independent of each other, on purpose
