@@ -16,8 +16,8 @@ second run with the same settings only prints.
         [--kpoint-density 4] [--nprocs 2] [--hydrogen solid|molecule]
         [--static] [--home DIR] [--json]
 
-``core``: LiH, MgH2, TiH2, ZrH2, ScH2 (their elements' references are small
-cells with few k-points). ``all`` adds CaH2 (12 atoms), YH2 (Y's 3-atom
+``core``: LiH, MgH2, TiH2, ZrH2, ScH2, CaH2 (their elements' references are
+small cells with few k-points). ``all`` adds YH2 (Y's 3-atom
 Sm-type reference needs 205 irreducible k-points at density 4: 3-4 minutes
 per SCF iteration on 2 busy cores), NaH and KH (Na's and K's MP ground states
 have 29 and 20 atoms).
@@ -50,9 +50,9 @@ CORE = {
     "TiH2": "mp-24726",
     "ZrH2": "mp-24286",
     "ScH2": "mp-24237",
+    "CaH2": "mp-23713",
 }
 EXTRA = {
-    "CaH2": "mp-23713",
     "YH2": "mp-24650",
     "NaH": "mp-23870",
     "KH": "mp-24084",
