@@ -692,6 +692,44 @@ def novelty(
         raise SystemExit(1)
 
 
+# -- FireWorks -----------------------------------------------------------------------
+@cli.group()
+def launchpad() -> None:
+    """FireWorks launchpad, worker and queue files."""
+
+
+@launchpad.command("init")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Folder to write the files in.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the written paths as JSON."
+)
+@click.pass_context
+def launchpad_init(ctx: click.Context, folder: str, as_json: bool) -> None:
+    """Write my_launchpad.yaml, my_fworker.yaml and SLURM / PBS queue adapters."""
+    from matforge.launchpad.config import write_launchpad_files
+
+    settings = _settings(ctx)
+    with _factory(ctx) as factory:
+        job_store = factory.job_store().as_dict()
+    paths = write_launchpad_files(settings, folder, job_store)
+    if as_json:
+        _echo_json({"written": [str(p) for p in paths]})
+        return
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(
+        "these files hold credentials: they are readable by you only. Start a "
+        f"worker with: rlaunch -w {paths[1]} -l {paths[0]} rapidfire"
+    )
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

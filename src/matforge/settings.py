@@ -267,6 +267,35 @@ class CausalSettings(BaseModel):
     )
 
 
+class LaunchpadSettings(BaseModel):
+    """FireWorks: the launchpad database and the queue of the cluster."""
+
+    uri: SecretStr | None = Field(
+        default=None,
+        description="MongoDB URI of the FireWorks launchpad; unset: the store's "
+        "MongoDB URI (FireWorks needs MongoDB).",
+    )
+    database: str = Field(
+        default="matforge_fireworks", description="Database of the launchpad."
+    )
+    fworker: str = Field(default="matforge-worker", description="Name of the worker.")
+    queue_system: Literal["slurm", "pbs"] = Field(
+        default="slurm",
+        description="Queue system of the cluster (both templates "
+        "are written; this one is my_qadapter.yaml).",
+    )
+    queue: str | None = Field(default=None, description="Partition / queue name.")
+    account: str | None = Field(default=None, description="Account to charge.")
+    nodes: int = Field(default=1, ge=1, description="Nodes per queue job.")
+    cores_per_node: int = Field(default=16, ge=1, description="Cores per node.")
+    walltime: str = Field(default="24:00:00", description="Wall time per queue job.")
+    pre_rocket: str | None = Field(
+        default=None,
+        description="Shell lines run before each rocket (e.g. module loads, "
+        "activating the environment).",
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the optional YAML settings file."""
 
@@ -339,6 +368,7 @@ class MatforgeSettings(BaseSettings):
     candidates: CandidateSettings = Field(default_factory=CandidateSettings)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     causal: CausalSettings = Field(default_factory=CausalSettings)
+    launchpad: LaunchpadSettings = Field(default_factory=LaunchpadSettings)
 
     @classmethod
     def settings_customise_sources(
