@@ -13,7 +13,8 @@ from matforge.stores import StoreFactory
 
 SHARED = Path(
     os.environ.get(
-        "MATFORGE_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+        "MATFORGE_SHARED_DATA",
+        Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
     )
 ).resolve()
 
