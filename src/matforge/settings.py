@@ -146,6 +146,12 @@ class GeneratorSettings(BaseModel):
         default=100, ge=1, description="Gradient steps on z with --guided."
     )
     guide_lr: float = Field(default=0.05, gt=0, description="Step size on z.")
+    composition_temperature: float = Field(
+        default=0.4,
+        gt=0,
+        description="Temperature of the composition head when atom types are "
+        "drawn (CDVAE: 1; lower sharpens a composition blurred by little data).",
+    )
 
 
 class _YamlSource(PydanticBaseSettingsSource):

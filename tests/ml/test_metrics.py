@@ -26,7 +26,14 @@ def test_structural_validity_sees_periodic_images():
 
 @pytest.mark.parametrize(
     ("formula", "valid"),
-    [("MgH2", True), ("LiAlH4", True), ("Mg", True), ("MgNi", True), ("MgH7", False)],
+    [
+        ("MgH2", True),
+        ("LiAlH4", True),
+        ("Mg", True),
+        ("MgNi", True),
+        ("MgH7", False),
+        ("LiNaKRbCsBeMgCaSrBaH12", False),  # too many elements to search
+    ],
 )
 def test_compositional_validity(formula, valid):
     assert compositional_validity(Composition(formula)) is valid

@@ -239,6 +239,7 @@ def sampling_settings(
         guided=guided,
         guide_steps=settings.guide_steps,
         guide_lr=settings.guide_lr,
+        composition_temperature=settings.composition_temperature,
     )
 
 

@@ -57,15 +57,27 @@ def structural_validity(
     return len(centres) == 0 or bool(np.all(distances > min_distance))
 
 
+MAX_SMACT_ELEMENTS = 6
+"""Compositions with more elements count as invalid without a SMACT search.
+
+SMACT tries every combination of oxidation states, exponential in the number
+of elements: a 12-element composition takes hours. CDVAE's data sets hold at
+most 5 elements per crystal, so its figures are unaffected by this cap.
+"""
+
+
 def compositional_validity(composition: Composition) -> bool:
     """Return CDVAE's SMACT validity of a composition (SMACT's 2014 oxidation states).
 
-    Pure elements and compositions of metals only count as valid.
+    Pure elements and compositions of metals only count as valid; more than
+    :data:`MAX_SMACT_ELEMENTS` elements count as invalid.
     """
     from smact.screening import smact_validity
 
     if len(composition.elements) == 1:
         return True
+    if len(composition.elements) > MAX_SMACT_ELEMENTS:
+        return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

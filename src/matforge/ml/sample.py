@@ -22,7 +22,13 @@ from matforge.ml.model import CrystalDiffusionVAE
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """How candidates are drawn (stored with every generated document)."""
+    """How candidates are drawn (stored with every generated document).
+
+    ``composition_temperature`` divides the composition head's logits before
+    every atom's type is drawn from them (CDVAE: 1); below 1 it sharpens a
+    blurred composition. ``decode_types`` lets the score network's type
+    logits replace the types at every Langevin step, as CDVAE does.
+    """
 
     steps_per_level: int = 2
     step_lr: float = 1e-4
@@ -33,6 +39,7 @@ class SamplingSettings:
     guide_prior_weight: float = 0.1
     decode_types: bool = False
     composition: str = "multinomial"
+    composition_temperature: float = 1.0
     min_expected_atoms: float = 0.25
 
 
@@ -126,7 +133,9 @@ def langevin_decode(
         num_atoms = logits.argmax(-1)
     lengths, angles = model.decode_lattice(heads.lattice, num_atoms)
     lattice = lattice_params_to_matrix(lengths, angles)
-    probs = torch.softmax(heads.composition_logits, dim=-1)
+    probs = torch.softmax(
+        heads.composition_logits / settings.composition_temperature, dim=-1
+    )
     if settings.composition == "multinomial":
         # CDVAE: every atom's type drawn from the crystal's composition.
         types = (
