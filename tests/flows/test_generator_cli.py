@@ -82,3 +82,18 @@ def test_generate_without_a_model_says_so(store_with_hydrides):
     result = CliRunner().invoke(cli, ["generate", "-n", "2"])
     assert result.exit_code != 0
     assert "matforge train" in result.output
+
+
+def test_generate_metrics_are_printed_and_stored(store_with_hydrides):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["train", "--quick"]).exit_code == 0
+    result = runner.invoke(cli, ["generate", "-n", "4", "--metrics", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert len(payload["candidates"]) == 4
+    table = payload["metrics"]
+    for key in ("recon_match_rate", "structural_validity", "compositional_validity"):
+        assert 0 <= table[key] <= 1
+    with StoreFactory(load_settings()) as factory:
+        doc, _ = load_model(factory)
+        assert doc.metrics["unguided"]["num_generated"] == 4

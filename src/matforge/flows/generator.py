@@ -305,15 +305,15 @@ def generate_candidates(
 
 
 def store_metrics(
-    factory: StoreFactory, model_id: str, metrics: dict[str, Any]
+    factory: StoreFactory, model_id: str, metrics: dict[str, Any], label: str
 ) -> None:
-    """Attach a metrics table to a model document."""
+    """Attach a metrics table to a model document under ``label``."""
     store = factory.store("models")
     doc = store.query_one({"model_id": model_id})
     if doc is None:
         raise MatforgeError(f"no model {model_id!r} to attach metrics to")
     doc.pop("_id", None)
-    doc["metrics"] = metrics
+    doc["metrics"] = {**(doc.get("metrics") or {}), label: metrics}
     doc["last_updated"] = utcnow().isoformat()
     store.update([doc], key="model_id")
 
@@ -372,5 +372,6 @@ def evaluate_generator(
         d.predicted_storage_score for d in docs
     ) / len(docs)
     table["guided"] = bool(docs[0].sampling.get("guided"))
-    store_metrics(factory, model_doc.model_id, table)
+    label = "guided" if table["guided"] else "unguided"
+    store_metrics(factory, model_doc.model_id, table, label)
     return table

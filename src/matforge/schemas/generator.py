@@ -39,8 +39,10 @@ class ModelDoc(BaseModel):
         description="Training settings and outcome: epochs, best epoch, best "
         "validation loss, seconds, device, seed."
     )
-    metrics: dict[str, Any] | None = Field(
-        default=None, description="The last metrics table computed for this model."
+    metrics: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description="The last metrics table of this model per sampling mode "
+        "(`unguided`, `guided`).",
     )
     build: BuildMeta = Field(
         default_factory=BuildMeta, description="How this document was made."
