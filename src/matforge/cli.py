@@ -730,6 +730,118 @@ def launchpad_init(ctx: click.Context, folder: str, as_json: bool) -> None:
     )
 
 
+# -- generator ---------------------------------------------------------------------
+@cli.command()
+@click.option("--quick", is_flag=True, help="A few epochs only (a smoke run).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs.")
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+@click.pass_context
+def train(
+    ctx: click.Context, quick: bool, epochs: int | None, device: str, as_json: bool
+) -> None:
+    """Train the crystal generator on the hydrides collection."""
+    from matforge.flows.generator import train_generator
+
+    settings = _settings(ctx).ml
+    if epochs is None and quick:
+        epochs = settings.quick_epochs
+    total = epochs or settings.epochs
+    with _factory(ctx) as factory, _progress(total, "train") as update:
+        doc = train_generator(
+            factory,
+            settings,
+            epochs=epochs,
+            device=device,
+            progress=lambda _epoch, _row: update(1),
+        )
+    summary = {
+        "model_id": doc.model_id,
+        "split_sizes": doc.split_sizes,
+        **{k: v for k, v in doc.training.items() if k != "final"},
+    }
+    if as_json:
+        _echo_json(summary)
+    else:
+        t = doc.training
+        click.echo(
+            f"model {doc.model_id}: {t['epochs_run']} epochs in {t['seconds']:.1f} s, "
+            f"best validation loss {t['best_val_loss']:.4f} at epoch "
+            f"{t['best_epoch']} (split {doc.split_sizes})"
+        )
+
+
+@cli.command()
+@click.option(
+    "-n", "num_samples", type=click.IntRange(min=1), default=1000, show_default=True
+)
+@click.option("--model", "model_id", default=None, help="Model id (default: latest).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--guided", is_flag=True, help="Steer z towards a high storage score.")
+@click.option("--metrics", is_flag=True, help="Also compute and store the metrics.")
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print candidates as JSON.")
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    num_samples: int,
+    model_id: str | None,
+    seed: int,
+    guided: bool,
+    metrics: bool,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Sample candidate crystals from the generator into the generated collection."""
+    from matforge.flows.generator import generate_candidates
+
+    settings = _settings(ctx).ml
+    with _factory(ctx) as factory:
+        with _progress(num_samples, "generate") as update:
+            docs = generate_candidates(
+                factory,
+                settings,
+                num_samples,
+                model_id=model_id,
+                seed=seed,
+                guided=guided,
+                device=device,
+                progress=update,
+            )
+        table = None
+        if metrics:
+            from matforge.flows.generator import evaluate_generator
+
+            table = evaluate_generator(factory, docs, settings, device=device)
+    if as_json:
+        payload: Any = [
+            {
+                "id": d.generated_id,
+                "formula": d.formula,
+                "structure": d.structure.as_dict(),
+                "cif": d.cif,
+            }
+            for d in docs
+        ]
+        if table is not None:
+            payload = {"candidates": payload, "metrics": table}
+        _echo_json(payload)
+        return
+    mean_score = sum(d.predicted_storage_score for d in docs) / len(docs)
+    click.echo(
+        f"generated {len(docs)} candidates with model {docs[0].model_id} "
+        f"(seed {seed}{', guided' if guided else ''}); mean predicted storage "
+        f"score {mean_score:.4f}"
+    )
+    if table is not None:
+        rows = [{"metric": k, "value": v} for k, v in table.items()]
+        click.echo(_table(rows, ["metric", "value"]))
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

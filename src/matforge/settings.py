@@ -296,6 +296,49 @@ class LaunchpadSettings(BaseModel):
     )
 
 
+class GeneratorSettings(BaseModel):
+    """Model size, training and sampling of the crystal generator."""
+
+    hidden_dim: int = Field(default=64, ge=4, description="Width of features.")
+    latent_dim: int = Field(default=32, ge=2, description="Size of the latent z.")
+    num_layers: int = Field(
+        default=3, ge=1, description="Interaction blocks of encoder and decoder."
+    )
+    cutoff: float = Field(default=4.5, gt=0, description="Neighbour cutoff, A.")
+    max_atoms: int = Field(default=20, ge=1, description="Largest atom count.")
+    num_noise_levels: int = Field(
+        default=50, ge=1, description="Geometric noise levels of the diffusion."
+    )
+    beta: float = Field(default=0.01, ge=0, description="Weight of the KL loss.")
+    epochs: int = Field(default=300, ge=1, description="Most training epochs.")
+    quick_epochs: int = Field(
+        default=5, ge=1, description="Epochs of `matforge train --quick`."
+    )
+    batch_size: int = Field(default=32, ge=1, description="Crystals per batch.")
+    learning_rate: float = Field(default=1e-3, gt=0, description="Adam step size.")
+    patience: int = Field(
+        default=40, ge=1, description="Epochs without improvement before stopping."
+    )
+    seed: int = Field(default=0, description="Seed of split, weights and noise.")
+    steps_per_level: int = Field(
+        default=2, ge=1, description="Langevin steps per noise level."
+    )
+    step_lr: float = Field(default=1e-4, gt=0, description="Langevin step size.")
+    sample_batch_size: int = Field(
+        default=100, ge=1, description="Crystals decoded together."
+    )
+    guide_steps: int = Field(
+        default=100, ge=1, description="Gradient steps on z with --guided."
+    )
+    guide_lr: float = Field(default=0.05, gt=0, description="Step size on z.")
+    composition_temperature: float = Field(
+        default=0.4,
+        gt=0,
+        description="Temperature of the composition head when atom types are "
+        "drawn (CDVAE: 1; lower sharpens a composition blurred by little data).",
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the optional YAML settings file."""
 
@@ -369,6 +412,7 @@ class MatforgeSettings(BaseSettings):
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     causal: CausalSettings = Field(default_factory=CausalSettings)
     launchpad: LaunchpadSettings = Field(default_factory=LaunchpadSettings)
+    ml: GeneratorSettings = Field(default_factory=GeneratorSettings)
 
     @classmethod
     def settings_customise_sources(
