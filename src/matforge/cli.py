@@ -842,6 +842,126 @@ def generate(
         click.echo(_table(rows, ["metric", "value"]))
 
 
+# -- the discovery flow --------------------------------------------------------------
+def _flow_logging() -> None:
+    """Print the stage progress lines (``matforge.flow``) on stderr."""
+    flow_log = logging.getLogger("matforge.flow")
+    if not any(getattr(h, "_matforge", False) for h in flow_log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._matforge = True  # type: ignore[attr-defined]
+        flow_log.addHandler(handler)
+    flow_log.setLevel(logging.INFO)
+    flow_log.propagate = False
+
+
+def _echo_summary(summary: dict[str, Any]) -> None:
+    rows = [
+        {
+            "stage": s["stage"],
+            "status": s["status"] + (" (skipped)" if s.get("skipped") else ""),
+            "count": s["count"],
+            "seconds": s["seconds"],
+        }
+        for s in summary["stages"]
+    ]
+    click.echo(f"campaign {summary['run_id']}")
+    click.echo(_table(rows, ["stage", "status", "count", "seconds"]))
+    if "seconds" in summary:
+        click.echo(f"total: {summary['seconds']:.1f} s")
+    top = summary["top_candidates"]
+    if top:
+        click.echo("")
+        cells = [
+            {head: _cell(row.get(f), False) for head, f, _ in CANDIDATE_COLUMNS}
+            for row in top
+        ]
+        click.echo(_table(cells, [head for head, _, _ in CANDIDATE_COLUMNS]))
+    else:
+        click.echo("no ranked candidates")
+
+
+@cli.command()
+@click.option(
+    "--quick", is_flag=True, help="A small but complete campaign (tiny generator)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def run(ctx: click.Context, quick: bool, as_json: bool) -> None:
+    """Run the whole discovery flow here, on the configured store; resumes."""
+    from matforge.flows.discovery import run_discovery
+
+    _flow_logging()
+    summary = run_discovery(
+        _settings(ctx), quick=quick, config_file=ctx.find_root().params.get("config")
+    )
+    if as_json:
+        _echo_json(summary)
+    else:
+        _echo_summary(summary)
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="A small but complete campaign.")
+@click.option(
+    "--launchpad",
+    "launchpad_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="my_launchpad.yaml (default: from the launchpad settings).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the ids as JSON.")
+@click.pass_context
+def submit(
+    ctx: click.Context, quick: bool, launchpad_file: str | None, as_json: bool
+) -> None:
+    """Add the discovery flow to the FireWorks launchpad, as one workflow."""
+    from matforge.launchpad.submit import submit_discovery
+
+    result = submit_discovery(
+        _settings(ctx), quick=quick, launchpad_file=launchpad_file
+    )
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(
+        f"added campaign {result['run_id']} as workflow of {len(result['fw_ids'])} "
+        f"fireworks to {result['launchpad']}; run it with `rlaunch rapidfire`"
+    )
+
+
+@cli.command()
+@click.option("--run", "run_id", default=None, help="Campaign id (default: latest).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to write in (default: <home>/reports/<run id>).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the files as JSON.")
+@click.pass_context
+def report(
+    ctx: click.Context, run_id: str | None, out_dir: str | None, as_json: bool
+) -> None:
+    """Write a campaign's Markdown and HTML report with its plots."""
+    from matforge.flows.runs import latest_run_id
+    from matforge.report import write_report
+
+    settings = _settings(ctx)
+    with _factory(ctx) as factory:
+        run_id = run_id or latest_run_id(factory)
+        if run_id is None:
+            raise click.ClickException("no campaign in the store; run `matforge run`")
+        folder = out_dir or settings.home_dir / "reports" / run_id
+        result = write_report(factory, run_id, folder, top=settings.run.report_top)
+    if as_json:
+        _echo_json({"run_id": run_id, "files": [str(p) for p in result.files]})
+        return
+    for path in result.files:
+        click.echo(f"wrote {path}")
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

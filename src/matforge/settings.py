@@ -339,6 +339,43 @@ class GeneratorSettings(BaseModel):
     )
 
 
+class RunSettings(BaseModel):
+    """The discovery flow of `matforge run` and `matforge submit`."""
+
+    run_id: str | None = Field(
+        default=None,
+        description="Id of the campaign on every document it writes; unset: a hash "
+        "of the settings that shape it, so a re-run resumes the same campaign.",
+    )
+    num_samples: int = Field(
+        default=1000, ge=1, description="Crystals the generator proposes."
+    )
+    quick_samples: int = Field(
+        default=24, ge=1, description="Crystals proposed by `--quick`."
+    )
+    quick_bootstrap: int = Field(
+        default=5, ge=0, description="Causal bootstrap resamples of `--quick`."
+    )
+    seed: int = Field(default=0, description="Seed of the sampling.")
+    metrics: bool = Field(
+        default=True, description="Compute and store the generator's metrics table."
+    )
+    potential: str | None = Field(
+        default=None,
+        description="ML potential of the relax stage (None: the potentials "
+        "package's default).",
+    )
+    dft_validation: bool = Field(
+        default=False, description="Validate the top candidates with DFT."
+    )
+    dft_top_k: int = Field(
+        default=10, ge=1, description="Candidates validated with DFT."
+    )
+    report_top: int = Field(
+        default=10, ge=1, description="Rows of the report's candidates table."
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the optional YAML settings file."""
 
@@ -413,6 +450,7 @@ class MatforgeSettings(BaseSettings):
     causal: CausalSettings = Field(default_factory=CausalSettings)
     launchpad: LaunchpadSettings = Field(default_factory=LaunchpadSettings)
     ml: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -88,6 +88,7 @@ def train_generator(
     epochs: int | None = None,
     device: str = "cpu",
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    run_id: str | None = None,
 ) -> ModelDoc:
     """Train a generator on the store's hydrides and store it.
 
@@ -106,6 +107,8 @@ def train_generator(
         ``cpu`` or ``cuda``.
     progress
         Called after every epoch.
+    run_id
+        The campaign, recorded on the document.
 
     Returns
     -------
@@ -168,6 +171,7 @@ def train_generator(
     }
     doc = ModelDoc(
         model_id=model_id,
+        run_id=run_id,
         config=model.config(),
         normalisers=model.normalisers(),
         checkpoint_blob=checkpoint_key,
@@ -253,8 +257,11 @@ def generate_candidates(
     guided: bool = False,
     device: str = "cpu",
     progress: Callable[[int], None] | None = None,
+    run_id: str | None = None,
 ) -> list[GeneratedDoc]:
     """Sample candidates from a stored generator into the generated collection.
+
+    ``run_id`` (the campaign) is recorded on every document.
 
     Returns
     -------
@@ -283,6 +290,7 @@ def generate_candidates(
             GeneratedDoc(
                 generated_id="gen-" + content_hash({**key, "index": index})[:16],
                 model_id=doc.model_id,
+                run_id=run_id,
                 structure=structure,
                 cif=str(CifWriter(structure)),
                 formula=structure.composition.formula.replace(" ", ""),

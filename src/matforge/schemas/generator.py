@@ -15,6 +15,9 @@ class ModelDoc(BaseModel):
 
     model_id: str = Field(description="Unique id of the trained model, `cdvae-...`.")
     kind: str = Field(default="cdvae", description="Model family.")
+    run_id: str | None = Field(
+        default=None, description="The campaign that trained it, if any."
+    )
     config: dict[str, Any] = Field(
         description="The model's constructor arguments (rebuild it from these)."
     )
@@ -59,6 +62,9 @@ class GeneratedDoc(BaseModel):
         description="Unique id: `gen-` and a hash of model, seed, settings and index."
     )
     model_id: str = Field(description="The model that proposed the crystal.")
+    run_id: str | None = Field(
+        default=None, description="The campaign that proposed it, if any."
+    )
     structure: StructureType = Field(description="The candidate crystal.")
     cif: str = Field(description="The crystal as CIF text.")
     formula: str = Field(description="Full formula of the cell.")

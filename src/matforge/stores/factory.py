@@ -40,6 +40,7 @@ COLLECTIONS: dict[str, str] = {
     "relaxed": "relaxed_id",
     "candidates": "candidate_id",
     "dft_tasks": "task_id",
+    "runs": "stage_id",
 }
 """Every named collection and the field that identifies its documents."""
 
