@@ -311,6 +311,15 @@ class GeneratorSettings(BaseModel):
     )
     beta: float = Field(default=0.01, ge=0, description="Weight of the KL loss.")
     epochs: int = Field(default=300, ge=1, description="Most training epochs.")
+    pretrain_epochs: int = Field(
+        default=40,
+        ge=0,
+        description="Most epochs of pre-training on the MP-20 sample before "
+        "fine-tuning on the hydrides (0: no pre-training).",
+    )
+    pretrain_patience: int = Field(
+        default=10, ge=1, description="Patience of the pre-training stage."
+    )
     quick_epochs: int = Field(
         default=5, ge=1, description="Epochs of `matforge train --quick`."
     )
@@ -336,6 +345,13 @@ class GeneratorSettings(BaseModel):
         gt=0,
         description="Temperature of the composition head when atom types are "
         "drawn (CDVAE: 1; lower sharpens a composition blurred by little data).",
+    )
+    composition: Literal["balanced", "multinomial", "counts"] = Field(
+        default="balanced",
+        description="How atom types are decoded: a whole composition drawn from "
+        "CDVAE's per-atom law conditioned on charge balance (balanced), every "
+        "atom drawn from the composition head (multinomial, CDVAE) or "
+        "largest-remainder rounding (counts).",
     )
 
 
