@@ -117,7 +117,7 @@ def main() -> None:
     settings = load_settings()
     pretrain_dir = None
     if not args.no_pretrain and settings.ml.pretrain_epochs > 0:
-        pretrain_dir = settings.shared_data_dir / "mp20_sample"
+        pretrain_dir = settings.shared_data_dir() / "mp20_sample"
     with StoreFactory(settings) as factory:
         n_hydrides = factory.store("hydrides").count()
         print(f"store: {factory.location}, {n_hydrides} hydrides")

@@ -762,7 +762,7 @@ def train(
     total = epochs or settings.epochs
     pretrain_dir = None
     if not (quick or no_pretrain) and settings.pretrain_epochs > 0:
-        pretrain_dir = all_settings.shared_data_dir / "mp20_sample"
+        pretrain_dir = all_settings.shared_data_dir() / "mp20_sample"
     with (
         _factory(ctx) as factory,
         _progress(
