@@ -341,10 +341,11 @@ class GeneratorSettings(BaseModel):
     )
     guide_lr: float = Field(default=0.05, gt=0, description="Step size on z.")
     composition_temperature: float = Field(
-        default=0.4,
+        default=1.0,
         gt=0,
         description="Temperature of the composition head when atom types are "
-        "drawn (CDVAE: 1; lower sharpens a composition blurred by little data).",
+        "drawn (CDVAE: 1; lower sharpens a blurred composition, but with the "
+        "balanced decoding it mostly gives more pure-hydrogen cells).",
     )
     composition: Literal["balanced", "multinomial", "counts"] = Field(
         default="balanced",
