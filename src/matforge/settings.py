@@ -348,10 +348,12 @@ class GeneratorSettings(BaseModel):
         "balanced decoding it mostly gives more pure-hydrogen cells).",
     )
     composition: Literal["balanced", "multinomial", "counts"] = Field(
-        default="balanced",
-        description="How atom types are decoded: a whole composition drawn from "
-        "CDVAE's per-atom law conditioned on charge balance (balanced), every "
-        "atom drawn from the composition head (multinomial, CDVAE) or "
+        default="multinomial",
+        description="How atom types are decoded: every atom drawn from the "
+        "composition head (multinomial, CDVAE; the default: with pre-training it "
+        "measured compositional validity 0.83 and uniqueness 0.98), a whole "
+        "composition drawn under charge balance (balanced: validity 1.0 but "
+        "uniqueness 0.21, most samples collapse to 4-atom cells) or "
         "largest-remainder rounding (counts).",
     )
 
