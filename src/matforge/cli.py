@@ -737,25 +737,47 @@ def launchpad_init(ctx: click.Context, folder: str, as_json: bool) -> None:
 @click.option(
     "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
 )
+@click.option(
+    "--no-pretrain",
+    is_flag=True,
+    help="Skip pre-training on the MP-20 sample (--quick skips it too).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
 @click.pass_context
 def train(
-    ctx: click.Context, quick: bool, epochs: int | None, device: str, as_json: bool
+    ctx: click.Context,
+    quick: bool,
+    epochs: int | None,
+    device: str,
+    no_pretrain: bool,
+    as_json: bool,
 ) -> None:
-    """Train the crystal generator on the hydrides collection."""
+    """Pre-train on the MP-20 sample, then train on the hydrides collection."""
     from matforge.flows.generator import train_generator
 
-    settings = _settings(ctx).ml
+    all_settings = _settings(ctx)
+    settings = all_settings.ml
     if epochs is None and quick:
         epochs = settings.quick_epochs
     total = epochs or settings.epochs
-    with _factory(ctx) as factory, _progress(total, "train") as update:
+    pretrain_dir = None
+    if not (quick or no_pretrain) and settings.pretrain_epochs > 0:
+        pretrain_dir = all_settings.shared_data_dir() / "mp20_sample"
+    with (
+        _factory(ctx) as factory,
+        _progress(
+            settings.pretrain_epochs if pretrain_dir else 0, "pre-train"
+        ) as pre_update,
+        _progress(total, "train") as update,
+    ):
         doc = train_generator(
             factory,
             settings,
             epochs=epochs,
             device=device,
             progress=lambda _epoch, _row: update(1),
+            pretrain_dir=pretrain_dir,
+            pretrain_progress=lambda _epoch, _row: pre_update(1),
         )
     summary = {
         "model_id": doc.model_id,

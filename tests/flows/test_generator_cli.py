@@ -97,3 +97,46 @@ def test_generate_metrics_are_printed_and_stored(store_with_hydrides):
     with StoreFactory(load_settings()) as factory:
         doc, _ = load_model(factory)
         assert doc.metrics["unguided"]["num_generated"] == 4
+
+
+def _mp20_sample(shared_data, folder, rows=4):
+    """A few rows of each MP-20 sample file the pre-training reads."""
+    import csv
+
+    csv.field_size_limit(2**31 - 1)
+    folder.mkdir()
+    for name in ("train.csv", "val.csv"):
+        with (shared_data / "mp20_sample" / name).open(newline="") as handle:
+            reader = csv.reader(handle)
+            kept = [next(reader) for _ in range(rows + 1)]
+        with (folder / name).open("w", newline="") as handle:
+            csv.writer(handle).writerows(kept)
+    return folder
+
+
+def test_pretraining_then_fine_tuning_is_recorded(
+    store_with_hydrides, shared_data, tmp_path
+):
+    from matforge.flows.generator import train_generator
+
+    folder = _mp20_sample(shared_data, tmp_path / "mp20")
+    settings = load_settings().ml.model_copy(update={"pretrain_epochs": 1})
+    pre_epochs = []
+    with StoreFactory(load_settings()) as factory:
+        doc = train_generator(
+            factory,
+            settings,
+            epochs=1,
+            pretrain_dir=folder,
+            pretrain_progress=lambda epoch, _row: pre_epochs.append(epoch),
+        )
+        history = model_history(factory, doc)
+    assert pre_epochs == [0]
+    pre = doc.training["pretraining"]
+    assert pre["epochs_run"] == 1
+    assert pre["sizes"] == {"train": 4, "val": 4}
+    assert str(folder / "train.csv") in doc.build.inputs
+    assert len(history["pretrain_history"]) == 1
+    assert doc.training["epochs_run"] == 1
+    # fine-tuning fitted the vocabulary on the hydrides: hydrogen is in it
+    assert 1 in doc.normalisers["elements"]

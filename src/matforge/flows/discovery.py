@@ -52,7 +52,7 @@ _SHAPING = ("ingest", "score", "causal", "ml", "candidates", "run")
 def quick_overrides(settings: MatforgeSettings) -> dict[str, Any]:
     """Return the settings patch of a quick campaign: tiny generator, few samples."""
     return {
-        "ml": {"epochs": settings.ml.quick_epochs},
+        "ml": {"epochs": settings.ml.quick_epochs, "pretrain_epochs": 0},
         "causal": {"bootstrap": settings.run.quick_bootstrap},
         "run": {"num_samples": settings.run.quick_samples},
     }

@@ -8,8 +8,10 @@ are read from and the outputs written to the store factory's collections
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from matforge.errors import DataNotFoundError, MatforgeError
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _VERSIONS = ("torch", "torch-geometric")
+PRETRAIN_FILES = {"train": "train.csv", "val": "val.csv"}
+"""The MP-20 sample's files used for pre-training (its test file stays unused)."""
 
 
 def load_hydride_graphs(
@@ -65,6 +69,44 @@ def load_hydride_graphs(
     return graphs, structures
 
 
+def load_pretrain_graphs(
+    folder: Path, max_atoms: int, exclude: set[str] | frozenset[str] = frozenset()
+) -> tuple[dict[str, list[Data]], list[str]]:
+    """Read the MP-20 sample's train and val CSVs as graphs for pre-training.
+
+    Crystals of more than ``max_atoms`` sites, unreadable rows and those whose
+    material id is in ``exclude`` (the hydrides held out for validation and
+    testing) are left out. The crystals carry no storage score.
+
+    Returns
+    -------
+    tuple[dict[str, list[Data]], list[str]]
+        The ``train`` and ``val`` graphs, and the excluded ids found.
+    """
+    from matforge.data.files import read_file
+    from matforge.ml.data import structure_to_data
+
+    parts: dict[str, list[Data]] = {}
+    excluded: list[str] = []
+    for name, filename in PRETRAIN_FILES.items():
+        path = folder / filename
+        if not path.is_file():
+            raise DataNotFoundError(f"no pre-training file {path}")
+        parts[name] = []
+        for record in read_file(path):
+            if record.structure is None or len(record.structure) > max_atoms:
+                continue
+            if record.material_id in exclude:
+                excluded.append(record.material_id)
+                continue
+            parts[name].append(
+                structure_to_data(
+                    record.structure, None, record.material_id or record.input
+                )
+            )
+    return parts, sorted(excluded)
+
+
 def build_model(settings: GeneratorSettings) -> CrystalDiffusionVAE:
     """Return a fresh model of the configured size."""
     from matforge.ml.model import CrystalDiffusionVAE
@@ -89,11 +131,17 @@ def train_generator(
     device: str = "cpu",
     progress: Callable[[int, dict[str, float]], None] | None = None,
     run_id: str | None = None,
+    pretrain_dir: Path | None = None,
+    pretrain_progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> ModelDoc:
     """Train a generator on the store's hydrides and store it.
 
-    The checkpoint goes to the data store, with the training history and the
-    split; a ``models`` document points to both.
+    With ``pretrain_dir`` (the MP-20 sample) and ``settings.pretrain_epochs``
+    above zero, the model is first pre-trained on those crystals of all
+    chemistries (early stopping on their val file), then fine-tuned on the
+    hydrides; both stages' data, sizes and results are on the document.
+    The checkpoint goes to the data store, with the training histories and
+    the split; a ``models`` document points to both.
 
     Parameters
     ----------
@@ -109,6 +157,12 @@ def train_generator(
         Called after every epoch.
     run_id
         The campaign, recorded on the document.
+        Called after every fine-tuning epoch.
+    pretrain_dir
+        Folder of the MP-20 sample (``train.csv``, ``val.csv``); None skips
+        pre-training.
+    pretrain_progress
+        Called after every pre-training epoch.
 
     Returns
     -------
@@ -118,7 +172,7 @@ def train_generator(
     import torch
 
     from matforge.ml.data import split_indices
-    from matforge.ml.train import train_model
+    from matforge.ml.train import fit_normalisers, train_model
 
     graphs, _ = load_hydride_graphs(factory, settings.max_atoms)
     split = split_indices(len(graphs), settings.seed)
@@ -126,6 +180,47 @@ def train_generator(
     ids = {name: [g.material_id for g in part] for name, part in parts.items()}
     torch.manual_seed(settings.seed)
     model = build_model(settings)
+    inputs = ["hydrides"]
+    pretraining: dict[str, Any] | None = None
+    pretrain_history: list[dict[str, float]] = []
+    if pretrain_dir is not None and settings.pretrain_epochs > 0:
+        start = time.perf_counter()
+        held_out = set(ids["val"]) | set(ids["test"])
+        pre, excluded = load_pretrain_graphs(
+            Path(pretrain_dir), settings.max_atoms, held_out
+        )
+        read_s = time.perf_counter() - start
+        # the hydrides' normalisers, so the heads keep their scale when fine-tuned
+        fit_normalisers(model, parts["train"])
+        pre_result = train_model(
+            model,
+            pre["train"],
+            pre["val"],
+            epochs=settings.pretrain_epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            patience=settings.pretrain_patience,
+            seed=settings.seed,
+            device=device,
+            progress=pretrain_progress,
+            fit=False,
+        )
+        pretrain_history = pre_result.history
+        files = [str(Path(pretrain_dir) / f) for f in PRETRAIN_FILES.values()]
+        inputs += files
+        pretraining = {
+            "data": files,
+            "sizes": {k: len(v) for k, v in pre.items()},
+            "excluded_ids": excluded,
+            "epochs": settings.pretrain_epochs,
+            "epochs_run": pre_result.epochs_run,
+            "best_epoch": pre_result.best_epoch,
+            "best_val_loss": pre_result.best_val_loss,
+            "stopped_early": pre_result.stopped_early,
+            "read_seconds": read_s,
+            "seconds": pre_result.seconds,
+            "patience": settings.pretrain_patience,
+        }
     n_epochs = epochs if epochs is not None else settings.epochs
     result = train_model(
         model,
@@ -152,7 +247,12 @@ def train_generator(
     history_key = put_json(
         data,
         f"{model_id}/history",
-        {"history": result.history, "split": ids, "split_indices": split},
+        {
+            "history": result.history,
+            "pretrain_history": pretrain_history,
+            "split": ids,
+            "split_indices": split,
+        },
         model_id=model_id,
     )
     training = {
@@ -168,6 +268,7 @@ def train_generator(
         "learning_rate": settings.learning_rate,
         "patience": settings.patience,
         "final": result.history[-1] if result.history else {},
+        "pretraining": pretraining,
     }
     doc = ModelDoc(
         model_id=model_id,
@@ -182,7 +283,7 @@ def train_generator(
         training=training,
         build=BuildMeta(
             versions=BuildMeta().versions | _versions(),
-            inputs=["hydrides"],
+            inputs=inputs,
             settings=settings.model_dump(),
         ),
     )
@@ -244,6 +345,7 @@ def sampling_settings(
         guide_steps=settings.guide_steps,
         guide_lr=settings.guide_lr,
         composition_temperature=settings.composition_temperature,
+        composition=settings.composition,
     )
 
 

@@ -252,7 +252,14 @@ def train_stage(
     """Train the generator; checkpoint and history go to the data store."""
     from matforge.flows.generator import train_generator
 
-    doc = train_generator(factory, settings.ml, run_id=run_id)
+    pretrain_dir = (
+        settings.shared_data_dir() / "mp20_sample"
+        if settings.ml.pretrain_epochs > 0
+        else None
+    )
+    doc = train_generator(
+        factory, settings.ml, run_id=run_id, pretrain_dir=pretrain_dir
+    )
     return {
         "model_id": doc.model_id,
         "epochs_run": doc.training["epochs_run"],

@@ -142,6 +142,9 @@ class CrystalDiffusionVAE(nn.Module):
         self.register_buffer("lattice_std", torch.ones(6))
         self.register_buffer("property_mean", torch.zeros(()))
         self.register_buffer("property_std", torch.ones(()))
+        # Elements the training crystals hold (set_element_vocabulary); the
+        # sampler decodes compositions over these only.
+        self.register_buffer("element_mask", torch.ones(MAX_Z))
 
         self.rbf = RadialBasis(num_basis, cutoff)
         # Encoder.
@@ -186,13 +189,24 @@ class CrystalDiffusionVAE(nn.Module):
         self.property_mean.fill_(property_mean)
         self.property_std.fill_(max(property_std, 1e-6))
 
-    def normalisers(self) -> dict[str, list[float] | float]:
-        """Return the normalisers as plain numbers."""
+    def set_element_vocabulary(self, atomic_numbers: Tensor) -> None:
+        """Restrict decoded compositions to these atomic numbers (1..MAX_Z)."""
+        mask = torch.zeros_like(self.element_mask)
+        mask[atomic_numbers.long().unique() - 1] = 1.0
+        self.element_mask.copy_(mask)
+
+    def element_vocabulary(self) -> list[int]:
+        """Return the atomic numbers compositions are decoded over."""
+        return (torch.nonzero(self.element_mask).squeeze(-1) + 1).tolist()
+
+    def normalisers(self) -> dict[str, list[float] | list[int] | float]:
+        """Return the normalisers and the element vocabulary as plain numbers."""
         return {
             "lattice_mean": self.lattice_mean.tolist(),
             "lattice_std": self.lattice_std.tolist(),
             "property_mean": float(self.property_mean),
             "property_std": float(self.property_std),
+            "elements": self.element_vocabulary(),
         }
 
     def checkpoint(self) -> dict[str, Any]:
@@ -216,7 +230,10 @@ class CrystalDiffusionVAE(nn.Module):
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unknown checkpoint format {checkpoint.get('format')!r}")
         model = cls(**json.loads(checkpoint["config"]))
-        model.load_state_dict(checkpoint["state_dict"])
+        state = dict(checkpoint["state_dict"])
+        # checkpoints from before the element vocabulary decode over every element
+        state.setdefault("element_mask", torch.ones(MAX_Z))
+        model.load_state_dict(state)
         return model
 
     @classmethod

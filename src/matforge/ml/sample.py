@@ -16,6 +16,7 @@ import torch
 from pymatgen.core import Structure
 from torch import Tensor
 
+from matforge.ml.composition import decode_composition
 from matforge.ml.data import data_to_structure, lattice_params_to_matrix
 from matforge.ml.model import CrystalDiffusionVAE
 
@@ -24,10 +25,18 @@ from matforge.ml.model import CrystalDiffusionVAE
 class SamplingSettings:
     """How candidates are drawn (stored with every generated document).
 
-    ``composition_temperature`` divides the composition head's logits before
-    every atom's type is drawn from them (CDVAE: 1); below 1 it sharpens a
-    blurred composition. ``decode_types`` lets the score network's type
-    logits replace the types at every Langevin step, as CDVAE does.
+    ``composition`` picks how the atom types are decoded from the heads:
+    ``balanced`` (default) draws the integer composition and atom count from
+    CDVAE's per-atom law conditioned on charge balance
+    (:func:`matforge.ml.composition.decode_composition`;
+    ``draw_composition=False`` takes the most probable one instead),
+    ``multinomial`` draws every atom's type from the composition (CDVAE) and
+    ``counts`` rounds the composition to the atom count by largest remainder.
+    All of them decode over the model's element vocabulary only.
+    ``composition_temperature`` divides the composition head's logits first
+    (CDVAE: 1); below 1 it sharpens a blurred composition. ``decode_types``
+    lets the score network's type logits replace the types at every Langevin
+    step, as CDVAE does.
     """
 
     steps_per_level: int = 2
@@ -38,7 +47,8 @@ class SamplingSettings:
     guide_lr: float = 0.05
     guide_prior_weight: float = 0.1
     decode_types: bool = False
-    composition: str = "multinomial"
+    composition: str = "balanced"
+    draw_composition: bool = True
     composition_temperature: float = 1.0
     min_expected_atoms: float = 0.25
 
@@ -127,15 +137,33 @@ def langevin_decode(
     """
     device = z.device
     heads = model.heads(z)
-    if num_atoms is None:
-        logits = heads.num_atoms_logits.clone()
-        logits[:, 0] = -math.inf
-        num_atoms = logits.argmax(-1)
+    logits = heads.composition_logits / settings.composition_temperature
+    logits = logits.masked_fill(model.element_mask <= 0, -math.inf)
+    probs = torch.softmax(logits, dim=-1)
+    count_logits = heads.num_atoms_logits.clone()
+    count_logits[:, 0] = -math.inf
+    if num_atoms is not None:
+        count_probs = torch.nn.functional.one_hot(
+            num_atoms, count_logits.shape[-1]
+        ).double()
+    else:
+        count_probs = torch.softmax(count_logits.double(), dim=-1)
+    if settings.composition == "balanced":
+        decoded = [
+            decode_composition(
+                p, q, generator=generator if settings.draw_composition else None
+            )
+            for p, q in zip(probs, count_probs, strict=True)
+        ]
+        num_atoms = torch.tensor([n for n, _ in decoded], device=device)
+        types = torch.tensor(
+            [z_ for _, counts in decoded for z_, c in counts.items() for _ in range(c)],
+            device=device,
+        )
+    else:
+        num_atoms = count_probs.argmax(-1)
     lengths, angles = model.decode_lattice(heads.lattice, num_atoms)
     lattice = lattice_params_to_matrix(lengths, angles)
-    probs = torch.softmax(
-        heads.composition_logits / settings.composition_temperature, dim=-1
-    )
     if settings.composition == "multinomial":
         # CDVAE: every atom's type drawn from the crystal's composition.
         types = (
@@ -150,7 +178,7 @@ def langevin_decode(
             ).squeeze(-1)
             + 1
         )
-    else:
+    elif settings.composition == "counts":
         types = torch.cat(
             [
                 torch.repeat_interleave(
@@ -160,6 +188,8 @@ def langevin_decode(
                 for p, n in zip(probs, num_atoms, strict=True)
             ]
         )
+    elif settings.composition != "balanced":
+        raise ValueError(f"unknown composition decoding {settings.composition!r}")
     batch = torch.repeat_interleave(torch.arange(len(z), device=device), num_atoms)
     frac = torch.rand((len(types), 3), generator=generator, device=device)
     sigma_min = model.sigmas[-1]

@@ -50,6 +50,7 @@ def fit_normalisers(model: CrystalDiffusionVAE, train: Sequence[Data]) -> None:
     else:
         p_mean, p_std = (float(scores.mean()) if len(scores) else 0.0), 1.0
     model.set_normalisers(raw.mean(0), raw.std(0), p_mean, p_std)
+    model.set_element_vocabulary(torch.cat([d.atom_types for d in train]))
 
 
 def _epoch(
@@ -88,13 +89,14 @@ def train_model(
     seed: int = 0,
     device: str = "cpu",
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    fit: bool = True,
 ) -> TrainResult:
     """Train a model in place and keep the weights of the best validation epoch.
 
     Parameters
     ----------
     model
-        The model; its normalisers are fitted on ``train`` first.
+        The model; its normalisers are fitted on ``train`` first (see ``fit``).
     train, val
         Training and validation graphs (``val`` may be empty: then the
         training loss decides).
@@ -112,6 +114,10 @@ def train_model(
         ``cpu`` or ``cuda``.
     progress
         Called after every epoch with its number and the logged losses.
+    fit
+        Fit the normalisers and the element vocabulary on ``train``; False
+        keeps the model's (pre-training on other crystals with the target
+        data's normalisers).
 
     Returns
     -------
@@ -120,7 +126,8 @@ def train_model(
     """
     torch.manual_seed(seed)
     dev = torch.device(device)
-    fit_normalisers(model, train)
+    if fit:
+        fit_normalisers(model, train)
     model.to(dev)
     generator = torch.Generator(device=dev).manual_seed(seed)
     loader_generator = torch.Generator().manual_seed(seed)

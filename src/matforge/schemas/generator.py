@@ -22,7 +22,8 @@ class ModelDoc(BaseModel):
         description="The model's constructor arguments (rebuild it from these)."
     )
     normalisers: dict[str, Any] = Field(
-        description="Lattice and storage-score normalisers fitted on the train split."
+        description="Lattice and storage-score normalisers and the element vocabulary, "
+        "fitted on the train split."
     )
     checkpoint_blob: str = Field(
         description="Key (blob_uuid) of the checkpoint bytes in the data store."
