@@ -550,6 +550,59 @@ def energy(
         raise SystemExit(1)
 
 
+# -- dataset curation --------------------------------------------------------------
+@cli.group()
+def dataset() -> None:
+    """Grow and calibrate the hydride dataset."""
+
+
+@dataset.command("expand")
+@click.option(
+    "--target",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Hydrides wanted in the collection [expand.target].",
+)
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def dataset_expand(
+    ctx: click.Context, target: int | None, potential: str | None, as_json: bool
+) -> None:
+    """Propose hydrides by substitution, relax them and store the new ones.
+
+    Resumable: a second run continues where the last one stopped and adds
+    nothing once the collection holds TARGET hydrides.
+    """
+    from matforge.data.expand import expand_dataset
+    from matforge.flows.potentials import potential_of
+
+    settings = _settings(ctx)
+    spec = potential_of(settings, potential)
+    with _factory(ctx) as factory, _progress(None, "relax") as update:
+        summary = expand_dataset(factory, spec, target=target, progress=update)
+        location = factory.location
+    if as_json:
+        _echo_json(summary.as_dict())
+        return
+    click.echo(
+        f"hydrides: {summary.start_count} -> {summary.final_count} "
+        f"(target {summary.target}{', reached' if summary.reached else ''}) "
+        f"in {location}"
+    )
+    click.echo(
+        f"proposals {summary.proposals}: {summary.already_done} done before, "
+        f"{summary.duplicates_before} duplicates, {summary.unusable} unusable; "
+        f"relaxed {summary.relaxed} with {summary.potential}: accepted "
+        f"{summary.accepted}, failed {summary.failed}, duplicates after "
+        f"relaxation {summary.duplicates_after} ({summary.runtime_s:.0f} s)"
+    )
+    for reason, count in sorted(summary.reasons.items()):
+        click.echo(f"  failed: {reason}: {count}")
+    if summary.failed:
+        click.echo("failures are in the rejects collection (stage expand)")
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

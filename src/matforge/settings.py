@@ -202,10 +202,11 @@ class PotentialSettings(BaseModel):
     """The universal ML potential and how it relaxes structures."""
 
     name: str = Field(
-        default="sevennet-0",
-        description="Potential: sevennet-0, sevennet-l3i5, chgnet (weights in their "
-        "wheels), m3gnet, matpes-pbe, matpes-r2scan (matgl; need `model_path` "
-        "offline), or a folder holding a saved matgl model.",
+        default="sevennet-l3i5",
+        description="Potential: sevennet-l3i5 (most accurate on the seed formation "
+        "energies), sevennet-0, chgnet (weights in their wheels), m3gnet, "
+        "matpes-pbe, matpes-r2scan (matgl; need `model_path` offline), or a folder "
+        "holding a saved matgl model.",
     )
     model_path: Path | None = Field(
         default=None,

@@ -65,7 +65,9 @@ def test_energies_of_lih_are_close_to_mp(memory_factory, lih, shared_data) -> No
 
 def test_energy_command_json(lih_file: Path, shared_data) -> None:
     result = CliRunner().invoke(
-        cli, ["energy", str(lih_file), "--no-relax", "--json"], catch_exceptions=False
+        cli,
+        ["energy", str(lih_file), "--no-relax", "--potential", "7net-0", "--json"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
@@ -85,7 +87,7 @@ def test_energy_command_json(lih_file: Path, shared_data) -> None:
     assert good["material_id"] == "test-lih"
     assert good["formula"] == "LiH"
     assert good["relaxed"] is False
-    assert good["potential"] == "sevennet-0"
+    assert good["potential"] == "sevennet-0"  # canonical name of the alias
     assert bad["error"]
     assert bad["formation_energy_per_atom"] is None
 
