@@ -23,9 +23,12 @@ and stops as soon as the collection holds ``target`` hydrides.
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Structure
@@ -74,6 +77,7 @@ class ExpandSummary:
     duplicates_after: int = 0
     runtime_s: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    skipped_elements: list[str] = field(default_factory=list)
 
     @property
     def reached(self) -> bool:
@@ -98,6 +102,7 @@ class ExpandSummary:
             "failed": self.failed,
             "duplicates_after_relaxation": self.duplicates_after,
             "failure_reasons": self.reasons,
+            "pool_elements_without_reference": self.skipped_elements,
             "runtime_s": round(self.runtime_s, 1),
         }
 
@@ -119,6 +124,14 @@ def handled_proposals(hydrides: Store, rejects: Store) -> set[str]:
         for d in rejects._collection.find({"stage": STAGE}, {"input": 1, "_id": 0})
     }
     return {i for i in done if str(i).startswith(PROPOSAL_PREFIX)}
+
+
+def reference_elements(shared_dir: Path) -> list[str]:
+    """Return the elements that have an MP reference structure."""
+    from matforge.potentials.formation import REFERENCES_FILE
+
+    with gzip.open(shared_dir / REFERENCES_FILE, "rt", encoding="utf-8") as handle:
+        return sorted(json.load(handle))
 
 
 def _stored_structures(hydrides: Store) -> list[tuple[str, Structure, str]]:
@@ -156,9 +169,12 @@ def pending_proposals(
     settings = factory.settings
     expand = settings.expand
     parents = sorted((i, s) for i, s, source in stored if source != SOURCE)
+    with_reference = set(reference_elements(settings.shared_data_dir()))
+    elements = pool_elements(expand.pools)
+    summary.skipped_elements = [e for e in elements if e not in with_reference]
     proposals = propose_substitutions(
         parents,
-        pool_elements(expand.pools),
+        [e for e in elements if e in with_reference],
         min_probability=expand.min_probability,
         per_parent=expand.per_parent,
     )

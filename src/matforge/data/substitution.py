@@ -155,11 +155,12 @@ def propose_substitutions(
     -------
     list of Proposal
         Round-robin over the parents: every parent's best proposal first, then
-        every parent's second best, ...; ties by probability and id.
+        every parent's second best, ...; within a round smaller cells first
+        (cheaper to relax), then by probability and id.
     """
     model = _probability_model()
     known = {str(sp) for sp in model.species}
-    ranked: list[tuple[int, float, str, Proposal]] = []
+    ranked: list[tuple[int, int, float, str, Proposal]] = []
     for parent_id, structure in parents:
         present = {el.symbol for el in structure.composition.elements}
         options: list[tuple[float, str, str]] = []
@@ -188,9 +189,9 @@ def propose_substitutions(
                 probability=prob,
                 structure=substituted(structure, {old: new}),
             )
-            ranked.append((rank, -prob, proposal.proposal_id, proposal))
-    ranked.sort(key=lambda item: item[:3])
-    return [item[3] for item in ranked]
+            ranked.append((rank, len(structure), -prob, proposal.proposal_id, proposal))
+    ranked.sort(key=lambda item: item[:4])
+    return [item[4] for item in ranked]
 
 
 def dedupe(
