@@ -563,7 +563,11 @@ def dataset() -> None:
     default=None,
     help="Hydrides wanted in the collection [expand.target].",
 )
-@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--potential",
+    default=None,
+    help="Potential name [expand.potential, else potential.name].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def dataset_expand(
@@ -578,7 +582,7 @@ def dataset_expand(
     from matforge.flows.potentials import potential_of
 
     settings = _settings(ctx)
-    spec = potential_of(settings, potential)
+    spec = potential_of(settings, potential or settings.expand.potential)
     with _factory(ctx) as factory, _progress(None, "relax") as update:
         summary = expand_dataset(factory, spec, target=target, progress=update)
         location = factory.location
@@ -601,6 +605,82 @@ def dataset_expand(
         click.echo(f"  failed: {reason}: {count}")
     if summary.failed:
         click.echo("failures are in the rejects collection (stage expand)")
+    if summary.skipped_elements:
+        click.echo(
+            "pool elements without an MP reference (left out): "
+            + ", ".join(summary.skipped_elements)
+        )
+
+
+@dataset.command("calibrate")
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+@click.option(
+    "--relax/--no-relax",
+    default=False,
+    show_default=True,
+    help="Relax the DFT structures first, or evaluate them as given.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the parity plot (PNG) here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def dataset_calibrate(
+    ctx: click.Context,
+    potential: str | None,
+    model_path: str | None,
+    relax: bool,
+    plot_path: str | None,
+    as_json: bool,
+) -> None:
+    """Compare the pipeline's formation energies with known DFT values.
+
+    Seed hydrides with DFT formation energies, and the formulas of
+    mp_metal_hydride_formulas.txt that stored hydrides have; MAE, RMSE and a
+    parity plot are stored in calibrations under the potential's name.
+    """
+    from pathlib import Path
+
+    from matforge.data.calibrate import run_calibration
+    from matforge.flows.potentials import potential_of
+
+    spec = potential_of(_settings(ctx), potential, model_path)
+    with _factory(ctx) as factory, _progress(None, "calibrate") as update:
+        doc, png = run_calibration(factory, spec, relax=relax, progress=update)
+        location = factory.location
+    if plot_path is not None:
+        path = Path(plot_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    if as_json:
+        _echo_json(doc.summary())
+        return
+    click.echo(
+        f"calibration {doc.calibration_id} ({doc.potential_version}) in "
+        f"{doc.runtime_s:.0f} s, stored in calibrations ({location})"
+    )
+    for stat in doc.stats:
+        if stat.mae is None:
+            click.echo(f"  {stat.dataset}: no comparison ({stat.failed} failed)")
+            continue
+        click.echo(
+            f"  {stat.dataset}: n {stat.n}, MAE {stat.mae:.4f}, RMSE "
+            f"{stat.rmse:.4f}, mean error {stat.mean_error:+.4f}, max "
+            f"{stat.max_abs_error:.4f} eV/atom"
+            + (f", {stat.failed} failed" if stat.failed else "")
+        )
+    if plot_path is not None:
+        click.echo(f"parity plot: {plot_path}")
 
 
 def main() -> None:
