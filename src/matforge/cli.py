@@ -193,17 +193,42 @@ def db() -> None:
 @click.pass_context
 def db_stats(ctx: click.Context, as_json: bool) -> None:
     """Count the documents of every collection."""
+    from collections import Counter
+
     with _factory(ctx) as factory:
         counts = factory.counts()
+        # computed hydrides and failed relaxations must be visible at a glance
+        by_source = Counter(
+            d.get("source") for d in factory.store("hydrides").query({}, ["source"])
+        )
+        by_stage = Counter(
+            d.get("stage") for d in factory.store("rejects").query({}, ["stage"])
+        )
         if as_json:
             _echo_json(
-                {"backend": factory.backend, "location": factory.location, **counts}
+                {
+                    "backend": factory.backend,
+                    "location": factory.location,
+                    **counts,
+                    "hydrides_by_source": dict(sorted(by_source.items())),
+                    "rejects_by_stage": dict(sorted(by_stage.items())),
+                }
             )
             return
         click.echo(f"database: {factory.location}")
         width = max(len(n) for n in counts)
+        details = {
+            "hydrides": by_source,
+            "rejects": by_stage,
+        }
         for name, count in counts.items():
-            click.echo(f"  {name.ljust(width)}  {count}")
+            detail = details.get(name)
+            extra = (
+                " (" + ", ".join(f"{k}: {v}" for k, v in sorted(detail.items())) + ")"
+                if detail
+                else ""
+            )
+            click.echo(f"  {name.ljust(width)}  {count}{extra}")
 
 
 @cli.command()

@@ -83,6 +83,10 @@ def test_failures_are_kept_and_not_retried(small_factory) -> None:
     assert all("did not converge" in r["reason"] for r in rejects)
     again = expand_dataset(small_factory, spec, target=3)
     assert again.already_done >= summary.failed  # failed proposals are not retried
+    # visible in `matforge db stats` (same home as the factory)
+    stats = json.loads(CliRunner().invoke(cli, ["db", "stats", "--json"]).output)
+    assert stats["rejects_by_stage"] == {STAGE: summary.failed}
+    assert "computed" not in stats["hydrides_by_source"]
 
 
 def test_a_killed_run_resumes_without_duplicates(small_factory, monkeypatch) -> None:
