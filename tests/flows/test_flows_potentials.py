@@ -126,3 +126,15 @@ def test_store_factory_knows_the_new_collections(memory_settings) -> None:
         counts = factory.counts()
     assert "elemental_refs" in counts
     assert "calibrations" in counts
+
+
+def test_energy_maker_runs_as_a_jobflow_job(lih, shared_data) -> None:
+    from jobflow import run_locally
+
+    from matforge.flows.potentials import EnergyMaker
+
+    job = EnergyMaker(potential="sevennet-0", relax=False).make([lih])
+    responses = run_locally(job, ensure_success=True)
+    [row] = responses[job.uuid][1].output
+    assert row["potential"] == "sevennet-0"
+    assert row["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)
