@@ -193,17 +193,42 @@ def db() -> None:
 @click.pass_context
 def db_stats(ctx: click.Context, as_json: bool) -> None:
     """Count the documents of every collection."""
+    from collections import Counter
+
     with _factory(ctx) as factory:
         counts = factory.counts()
+        # computed hydrides and failed relaxations must be visible at a glance
+        by_source = Counter(
+            d.get("source") for d in factory.store("hydrides").query({}, ["source"])
+        )
+        by_stage = Counter(
+            d.get("stage") for d in factory.store("rejects").query({}, ["stage"])
+        )
         if as_json:
             _echo_json(
-                {"backend": factory.backend, "location": factory.location, **counts}
+                {
+                    "backend": factory.backend,
+                    "location": factory.location,
+                    **counts,
+                    "hydrides_by_source": dict(sorted(by_source.items())),
+                    "rejects_by_stage": dict(sorted(by_stage.items())),
+                }
             )
             return
         click.echo(f"database: {factory.location}")
         width = max(len(n) for n in counts)
+        details = {
+            "hydrides": by_source,
+            "rejects": by_stage,
+        }
         for name, count in counts.items():
-            click.echo(f"  {name.ljust(width)}  {count}")
+            detail = details.get(name)
+            extra = (
+                " (" + ", ".join(f"{k}: {v}" for k, v in sorted(detail.items())) + ")"
+                if detail
+                else ""
+            )
+            click.echo(f"  {name.ljust(width)}  {count}{extra}")
 
 
 @cli.command()
@@ -610,6 +635,18 @@ def candidates(
         click.echo("no candidates; run `matforge build candidates` first?")
 
 
+# -- ML-potential energies ---------------------------------------------------------
+ENERGY_COLUMNS = [
+    "input",
+    "formula",
+    "energy_per_atom",
+    "formation_energy_per_atom",
+    "e_above_hull",
+    "converged",
+    "error",
+]
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @MP_OPTION
@@ -982,6 +1019,225 @@ def report(
         return
     for path in result.files:
         click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--relax/--no-relax",
+    default=True,
+    show_default=True,
+    help="Relax before taking the energy, or evaluate the structures as given.",
+)
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+@click.option(
+    "--batched/--sequential",
+    default=None,
+    help="Batched relaxations / predictions where possible [potential.batched].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def energy(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    relax: bool,
+    potential: str | None,
+    model_path: str | None,
+    batched: bool | None,
+    as_json: bool,
+) -> None:
+    """Energies, formation energies and hull distances of structures in files.
+
+    PATHS are CIF, JSON / JSON.gz (Structure dicts, entries or records) or
+    MP-20 CSV files or folders, as for `matforge ingest files`.
+    """
+    from matforge.data.files import read_paths
+    from matforge.flows.potentials import compute_energies, potential_of
+
+    settings = _settings(ctx)
+    spec = potential_of(settings, potential, model_path)
+    params = settings.potential
+    if batched is not None:
+        params = params.model_copy(update={"batched": batched})
+    records = list(read_paths(paths))
+    good = [r for r in records if r.structure is not None and r.error is None]
+    with _factory(ctx) as factory, _progress(len(good), "energy") as update:
+        rows = compute_energies(
+            factory,
+            [r.structure for r in good],
+            [(r.input, r.material_id) for r in good],
+            spec,
+            relax=relax,
+            params=params,
+            progress=update,
+        )
+    by_input = iter(row.as_dict() for row in rows)
+    payload = []
+    for record in records:
+        if record.structure is not None and record.error is None:
+            payload.append(next(by_input))
+        else:
+            payload.append(
+                {
+                    "input": record.input,
+                    "material_id": record.material_id,
+                    "formula": None,
+                    "energy_per_atom": None,
+                    "formation_energy_per_atom": None,
+                    "e_above_hull": None,
+                    "potential": spec.name,
+                    "potential_version": spec.version,
+                    "relaxed": relax,
+                    "converged": False,
+                    "error": record.error or "no structure in the input",
+                }
+            )
+    if as_json:
+        _echo_json(payload)
+    else:
+        click.echo(f"potential: {spec.name} ({spec.version})")
+        click.echo(_table(payload, ENERGY_COLUMNS))
+    if payload and all(row["error"] is not None for row in payload):
+        raise SystemExit(1)
+
+
+# -- dataset curation --------------------------------------------------------------
+@cli.group()
+def dataset() -> None:
+    """Grow and calibrate the hydride dataset."""
+
+
+@dataset.command("expand")
+@click.option(
+    "--target",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Hydrides wanted in the collection [expand.target].",
+)
+@click.option(
+    "--potential",
+    default=None,
+    help="Potential name [expand.potential, else potential.name].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def dataset_expand(
+    ctx: click.Context, target: int | None, potential: str | None, as_json: bool
+) -> None:
+    """Propose hydrides by substitution, relax them and store the new ones.
+
+    Resumable: a second run continues where the last one stopped and adds
+    nothing once the collection holds TARGET hydrides.
+    """
+    from matforge.data.expand import expand_dataset
+    from matforge.flows.potentials import potential_of
+
+    settings = _settings(ctx)
+    spec = potential_of(settings, potential or settings.expand.potential)
+    with _factory(ctx) as factory, _progress(None, "relax") as update:
+        summary = expand_dataset(factory, spec, target=target, progress=update)
+        location = factory.location
+    if as_json:
+        _echo_json(summary.as_dict())
+        return
+    click.echo(
+        f"hydrides: {summary.start_count} -> {summary.final_count} "
+        f"(target {summary.target}{', reached' if summary.reached else ''}) "
+        f"in {location}"
+    )
+    click.echo(
+        f"proposals {summary.proposals}: {summary.already_done} done before, "
+        f"{summary.duplicates_before} duplicates, {summary.unusable} unusable; "
+        f"relaxed {summary.relaxed} with {summary.potential}: accepted "
+        f"{summary.accepted}, failed {summary.failed}, duplicates after "
+        f"relaxation {summary.duplicates_after} ({summary.runtime_s:.0f} s)"
+    )
+    for reason, count in sorted(summary.reasons.items()):
+        click.echo(f"  failed: {reason}: {count}")
+    if summary.failed:
+        click.echo("failures are in the rejects collection (stage expand)")
+    if summary.skipped_elements:
+        click.echo(
+            "pool elements without an MP reference (left out): "
+            + ", ".join(summary.skipped_elements)
+        )
+
+
+@dataset.command("calibrate")
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+@click.option(
+    "--relax/--no-relax",
+    default=False,
+    show_default=True,
+    help="Relax the DFT structures first, or evaluate them as given.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the parity plot (PNG) here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def dataset_calibrate(
+    ctx: click.Context,
+    potential: str | None,
+    model_path: str | None,
+    relax: bool,
+    plot_path: str | None,
+    as_json: bool,
+) -> None:
+    """Compare the pipeline's formation energies with known DFT values.
+
+    Seed hydrides with DFT formation energies, and the formulas of
+    mp_metal_hydride_formulas.txt that stored hydrides have; MAE, RMSE and a
+    parity plot are stored in calibrations under the potential's name.
+    """
+    from pathlib import Path
+
+    from matforge.data.calibrate import run_calibration
+    from matforge.flows.potentials import potential_of
+
+    spec = potential_of(_settings(ctx), potential, model_path)
+    with _factory(ctx) as factory, _progress(None, "calibrate") as update:
+        doc, png = run_calibration(factory, spec, relax=relax, progress=update)
+        location = factory.location
+    if plot_path is not None:
+        path = Path(plot_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    if as_json:
+        _echo_json(doc.summary())
+        return
+    click.echo(
+        f"calibration {doc.calibration_id} ({doc.potential_version}) in "
+        f"{doc.runtime_s:.0f} s, stored in calibrations ({location})"
+    )
+    for stat in doc.stats:
+        if stat.mae is None:
+            click.echo(f"  {stat.dataset}: no comparison ({stat.failed} failed)")
+            continue
+        click.echo(
+            f"  {stat.dataset}: n {stat.n}, MAE {stat.mae:.4f}, RMSE "
+            f"{stat.rmse:.4f}, mean error {stat.mean_error:+.4f}, max "
+            f"{stat.max_abs_error:.4f} eV/atom"
+            + (f", {stat.failed} failed" if stat.failed else "")
+        )
+    if plot_path is not None:
+        click.echo(f"parity plot: {plot_path}")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pymatgen.core import Structure
 from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, energy_factor
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
 from matforge.schemas.features import HydrideFeatures
+from matforge.schemas.potential import ComputedProvenance
 
 
 class HydrideDoc(BaseModel):
@@ -74,6 +75,11 @@ class HydrideDoc(BaseModel):
     features: HydrideFeatures = Field(
         description="Feature vector for the causal stage."
     )
+    computed: ComputedProvenance | None = Field(
+        default=None,
+        description="For computed hydrides (source computed): parent, substitution, "
+        "potential and relaxation; None for real ones.",
+    )
     fingerprint: str = Field(
         description="Hash of the symmetrised structure (formula, space group, "
         "reduced primitive lattice): equal for equal crystals."
@@ -106,6 +112,7 @@ class HydrideDoc(BaseModel):
         e_threshold: float = DEFAULT_E_THRESHOLD,
         sigma: float = DEFAULT_SIGMA,
         build: BuildMeta | None = None,
+        computed: ComputedProvenance | None = None,
     ) -> HydrideDoc:
         """Analyse a checked structure and build its document.
 
@@ -125,6 +132,8 @@ class HydrideDoc(BaseModel):
             Storage-score parameters.
         build
             Build metadata; a fresh one when None.
+        computed
+            How a computed hydride was made (parent, substitution, potential).
 
         Returns
         -------
@@ -161,6 +170,8 @@ class HydrideDoc(BaseModel):
             "band_gap": band_gap,
             "score": [e_threshold, sigma],
         }
+        if computed is not None:
+            payload["computed"] = computed.model_dump()
         elements = sorted(el.symbol for el in comp.elements)
         return cls(
             material_id=material_id or f"mf-{symmetry.fingerprint}",
@@ -188,6 +199,7 @@ class HydrideDoc(BaseModel):
             energy_factor=factor,
             storage_score=features.storage_score,
             features=features,
+            computed=computed,
             fingerprint=symmetry.fingerprint,
             content_hash=content_hash(payload),
             build=build or BuildMeta(),

@@ -41,6 +41,8 @@ COLLECTIONS: dict[str, str] = {
     "candidates": "candidate_id",
     "dft_tasks": "task_id",
     "runs": "stage_id",
+    "elemental_refs": "ref_id",
+    "calibrations": "calibration_id",
 }
 """Every named collection and the field that identifies its documents."""
 

@@ -1,0 +1,316 @@
+"""Formation energies and energies above the hull on the Materials Project scale.
+
+How an ML energy is made comparable to a Materials Project formation energy
+---------------------------------------------------------------------------
+MP's published ``formation_energy_per_atom`` is made from GGA / GGA+U total
+energies with the MP2020 compatibility scheme and MP's elemental references.
+The universal potentials here learned MPtrj, MP's relaxation trajectories:
+SevenNet the *uncorrected* GGA(+U) energies, CHGNet the MP2020-*corrected*
+ones. We repeat MP's recipe with the potential's energies:
+
+1. ``E_ML``: the potential's total energy of the (relaxed or given) structure.
+2. MP2020 corrections, for potentials that learned uncorrected energies
+   (``PotentialSpec.apply_mp2020``; not for CHGNet, whose energies already
+   hold them: adding them again shifts its formation energies by about
+   -0.29 eV/atom on the seed set). ``E_ML`` goes into a
+   ``ComputedStructureEntry`` with the run parameters MP would have used
+   (Matbench Discovery's convention for ML energies): ``GGA+U`` with MP's U
+   values (``MPRelaxSet``) when the most electronegative element is O or F
+   and a U element (Co, Cr, Fe, Mn, Mo, Ni, V, W) is present, plain ``GGA``
+   otherwise. pymatgen's ``MaterialsProject2020Compatibility(check_potcar=
+   False)`` then adds the anion corrections (H when hydrogen is the most
+   electronegative element, i.e. in a hydride: -0.179 eV per H; oxide, N, S,
+   F, ...) and, for GGA+U entries, the U-element energy shifts. An entry the
+   scheme refuses keeps its uncorrected energy and is flagged.
+3. Elemental references ``mu_el``: each element's lowest-energy MP structure
+   (``mp_elemental_references.json.gz``; for H the molecular H2 crystal)
+   relaxed with the *same* potential and cached per potential version. MP2020
+   makes no correction to elements.
+4. ``E_form = (E_corrected - sum_el n_el mu_el) / N``, eV/atom: errors of the
+   potential common to the compound and its elements cancel.
+
+``e_above_hull`` is the distance (eV/atom) from a phase diagram built of
+formation energies: every stored hydride with a formation energy (DFT from MP
+or WBM, or ML through this recipe, all on the MP2020 scale) in the entry's
+chemical system plus the elements at 0 eV/atom. The entry itself is left out,
+so a negative value means it lies below the known hull.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Composition, Element, Structure
+
+REFERENCES_FILE = "mp_elemental_references.json.gz"
+U_ANIONS = ("O", "F")
+
+
+@dataclass(frozen=True)
+class ElementalReference:
+    """An element's Materials Project reference structure."""
+
+    element: str
+    structure: Structure
+    mp_energy_per_atom: float
+    mp_id: str | None
+
+
+def read_elemental_references(path: str | Path) -> dict[str, ElementalReference]:
+    """Read the MP elemental references (``mp_elemental_references.json.gz``).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    dict
+        Element symbol to its reference.
+    """
+    with gzip.open(Path(path), "rt", encoding="utf-8") as handle:
+        raw = json.load(handle)
+    refs = {}
+    for symbol, item in raw.items():
+        entry = item.get("mp_entry") or {}
+        mp_id = (entry.get("data") or {}).get("material_id") or entry.get("entry_id")
+        refs[symbol] = ElementalReference(
+            element=symbol,
+            structure=Structure.from_dict(item["structure"]),
+            mp_energy_per_atom=float(item["energy_per_atom"]),
+            mp_id=mp_id,
+        )
+    return refs
+
+
+@cache
+def _mp_u_values() -> dict[str, dict[str, float]]:
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    return {
+        anion: dict(values)
+        for anion, values in MPRelaxSet.CONFIG["INCAR"]["LDAUU"].items()
+    }
+
+
+def mp2020_parameters(composition: Composition) -> dict[str, Any]:
+    """Return the run parameters MP would have used for a composition.
+
+    Parameters
+    ----------
+    composition
+        The compound.
+
+    Returns
+    -------
+    dict
+        ``run_type`` (GGA or GGA+U), ``is_hubbard`` and ``hubbards`` (MP's U
+        values of the U elements present, for O / F compounds).
+    """
+    elements = sorted(composition.elements, key=lambda e: e.X)
+    anion = elements[-1].symbol if elements else ""
+    u_values = _mp_u_values().get(anion, {}) if anion in U_ANIONS else {}
+    hubbards = {
+        el.symbol: u_values[el.symbol] for el in elements if el.symbol in u_values
+    }
+    if hubbards:
+        return {"run_type": "GGA+U", "is_hubbard": True, "hubbards": hubbards}
+    return {"run_type": "GGA", "is_hubbard": False, "hubbards": {}}
+
+
+@dataclass(frozen=True)
+class CorrectedEnergy:
+    """An ML total energy with the MP2020 corrections added."""
+
+    energy: float
+    uncorrected: float
+    corrections: dict[str, float] = field(default_factory=dict)
+    compatible: bool = True
+    run_type: str = "GGA"
+
+    @property
+    def correction(self) -> float:
+        """The total correction, eV."""
+        return self.energy - self.uncorrected
+
+
+@cache
+def _compatibility() -> Any:
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+
+    return MaterialsProject2020Compatibility(check_potcar=False)
+
+
+def mp2020_corrected(structure: Structure, energy: float) -> CorrectedEnergy:
+    """Add the MP2020 corrections to a potential's total energy.
+
+    Parameters
+    ----------
+    structure
+        The structure the energy belongs to.
+    energy
+        The potential's total energy (eV), uncorrected MP GGA scale.
+
+    Returns
+    -------
+    CorrectedEnergy
+        Corrected energy and each correction; ``compatible`` is False (and the
+        energy uncorrected) when the scheme refuses the entry.
+    """
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    params = mp2020_parameters(structure.composition)
+    entry = ComputedStructureEntry(structure, energy, parameters=params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        processed = _compatibility().process_entry(entry, clean=True)
+    if processed is None:
+        return CorrectedEnergy(
+            energy=energy,
+            uncorrected=energy,
+            compatible=False,
+            run_type=params["run_type"],
+        )
+    return CorrectedEnergy(
+        energy=float(processed.energy),
+        uncorrected=energy,
+        corrections={a.name: float(a.value) for a in processed.energy_adjustments},
+        run_type=params["run_type"],
+    )
+
+
+def formation_energy_per_atom(
+    composition: Composition, energy: float, references: Mapping[str, float]
+) -> float:
+    """Return the formation energy per atom from a total energy.
+
+    Parameters
+    ----------
+    composition
+        The compound's composition (of the cell the energy belongs to).
+    energy
+        Its total energy, eV (corrected).
+    references
+        Element symbol to reference energy per atom, eV.
+
+    Returns
+    -------
+    float
+        ``(E - sum n_el mu_el) / N`` in eV/atom.
+
+    Raises
+    ------
+    KeyError
+        If an element has no reference.
+    """
+    missing = [el.symbol for el in composition if el.symbol not in references]
+    if missing:
+        raise KeyError(f"no elemental reference energy for {', '.join(missing)}")
+    reference = sum(amt * references[el.symbol] for el, amt in composition.items())
+    return (energy - reference) / composition.num_atoms
+
+
+def ml_formation_energy(
+    structure: Structure,
+    energy: float,
+    references: Mapping[str, float],
+    apply_mp2020: bool = True,
+) -> tuple[float, CorrectedEnergy]:
+    """Return the MP2020-compatible formation energy of an ML energy.
+
+    Parameters
+    ----------
+    structure
+        The structure.
+    energy
+        The potential's total energy, eV.
+    references
+        The same potential's elemental reference energies per atom, eV.
+    apply_mp2020
+        Add the MP2020 corrections (False for a potential whose energies
+        already hold them, such as CHGNet).
+
+    Returns
+    -------
+    e_form, corrected
+        Formation energy (eV/atom) and the corrected energy it was made from.
+    """
+    if apply_mp2020:
+        corrected = mp2020_corrected(structure, energy)
+    else:
+        corrected = CorrectedEnergy(energy=energy, uncorrected=energy)
+    e_form = formation_energy_per_atom(
+        structure.composition, corrected.energy, references
+    )
+    return e_form, corrected
+
+
+@dataclass(frozen=True)
+class HullPoint:
+    """A composition with its formation energy per atom (an entry of the hull)."""
+
+    composition: Composition
+    e_form: float
+    entry_id: str = ""
+
+
+def e_above_hull(
+    composition: Composition,
+    e_form: float,
+    known: Iterable[HullPoint],
+    exclude_id: str | None = None,
+) -> float:
+    """Return the energy above the hull of known formation energies (eV/atom).
+
+    Parameters
+    ----------
+    composition
+        The compound.
+    e_form
+        Its formation energy, eV/atom.
+    known
+        Entries of the hull (any chemistry; those outside the compound's
+        chemical system are ignored). The elements are added at 0 eV/atom.
+    exclude_id
+        An entry id to leave out (the compound itself, when it is stored).
+
+    Returns
+    -------
+    float
+        Distance to the hull, eV/atom; negative below it.
+    """
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+
+    elements = {el.symbol for el in composition.elements}
+    entries = [PDEntry(Composition({el: 1}), 0.0) for el in sorted(elements)]
+    for point in known:
+        if point.entry_id and point.entry_id == exclude_id:
+            continue
+        if not math.isfinite(point.e_form):
+            continue
+        if {el.symbol for el in point.composition.elements} <= elements:
+            entries.append(
+                PDEntry(point.composition, point.e_form * point.composition.num_atoms)
+            )
+    diagram = PhaseDiagram(entries)
+    target = PDEntry(composition, e_form * composition.num_atoms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(diagram.get_e_above_hull(target, allow_negative=True))
+
+
+def needed_elements(structures: Iterable[Structure]) -> list[str]:
+    """Return the sorted element symbols of some structures."""
+    found: set[str] = set()
+    for structure in structures:
+        found |= {el.symbol for el in structure.composition.elements}
+    return sorted(found, key=lambda s: Element(s).Z)

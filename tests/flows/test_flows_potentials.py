@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from matforge.cli import cli
+from matforge.flows.potentials import (
+    compute_energies,
+    hull_points,
+    reference_energies,
+    stored_references,
+)
+from matforge.potentials.registry import resolve_potential
+from matforge.stores import StoreFactory
+
+pytestmark = pytest.mark.potential
+
+
+@pytest.fixture
+def lih_file(tmp_path: Path, lih) -> Path:
+    path = tmp_path / "lih.json"
+    record = {"material_id": "test-lih", "structure": lih.as_dict()}
+    path.write_text(json.dumps([record, {"structure": "not a CIF"}]))
+    return path
+
+
+def test_references_are_computed_once_and_cached(memory_factory, shared_data) -> None:
+    spec = resolve_potential("sevennet-0")
+    first = reference_energies(memory_factory, spec, ["Li", "H"])
+    docs = stored_references(memory_factory.store("elemental_refs"), spec)
+    assert {d.element for d in docs} == {"Li", "H"}
+    assert all(d.potential_version == spec.version for d in docs)
+    assert docs[0].mp_id
+    # SevenNet reproduces MP's GGA energy of the H2 crystal closely
+    h = next(d for d in docs if d.element == "H")
+    assert h.energy_per_atom == pytest.approx(h.mp_energy_per_atom, abs=0.1)
+    store = memory_factory.store("elemental_refs")
+    store.update([{**docs[0].model_dump(), "energy_per_atom": -99.0}], key="ref_id")
+    again = reference_energies(memory_factory, spec, ["Li", "H"])
+    assert again[docs[0].element] == -99.0  # read from the cache, not recomputed
+    assert set(first) == {"Li", "H"}
+
+
+def test_energies_of_lih_are_close_to_mp(memory_factory, lih, shared_data) -> None:
+    spec = resolve_potential("sevennet-0")
+    [row] = compute_energies(
+        memory_factory, [lih], [("lih", "test-lih")], spec, relax=True
+    )
+    assert row.error is None
+    out = row.as_dict()
+    assert out["material_id"] == "test-lih"
+    assert out["relaxed"]
+    assert out["converged"]
+    assert out["potential"] == "sevennet-0"
+    # MP2020: LiH formation energy -0.48 eV/atom (mp_metal_hydride_formulas.txt)
+    assert out["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)
+    assert out["correction_per_atom"] == pytest.approx(-0.179 / 2, abs=1e-3)
+    # empty store: the hull is the elements
+    assert out["e_above_hull"] == pytest.approx(out["formation_energy_per_atom"])
+    assert hull_points(memory_factory.store("hydrides")) == []
+
+
+def test_energy_command_json(lih_file: Path, shared_data) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["energy", str(lih_file), "--no-relax", "--potential", "7net-0", "--json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 2
+    good, bad = rows
+    assert set(good) >= {
+        "input",
+        "material_id",
+        "formula",
+        "energy_per_atom",
+        "formation_energy_per_atom",
+        "e_above_hull",
+        "potential",
+        "relaxed",
+        "converged",
+    }
+    assert good["material_id"] == "test-lih"
+    assert good["formula"] == "LiH"
+    assert good["relaxed"] is False
+    assert good["potential"] == "sevennet-0"  # canonical name of the alias
+    assert bad["error"]
+    assert bad["formation_energy_per_atom"] is None
+
+
+def test_energy_command_named_hub_model_offline(lih_file: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["energy", str(lih_file), "--potential", "m3gnet", "--no-relax"]
+    )
+    assert result.exit_code != 0
+    assert "cannot be downloaded here" in result.output
+
+
+def test_energy_command_local_matgl_folder(lih_file, tiny_matgl_model, shared_data):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "energy",
+            str(lih_file),
+            "--no-relax",
+            "--potential",
+            "m3gnet",
+            "--model-path",
+            str(tiny_matgl_model),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    good = json.loads(result.output)[0]
+    assert good["potential"] == "m3gnet"
+    assert "sha1" in good["potential_version"]
+    assert good["energy_per_atom"] is not None
+
+
+def test_store_factory_knows_the_new_collections(memory_settings) -> None:
+    with StoreFactory(memory_settings) as factory:
+        counts = factory.counts()
+    assert "elemental_refs" in counts
+    assert "calibrations" in counts
+
+
+def test_energy_maker_runs_as_a_jobflow_job(lih, shared_data) -> None:
+    from jobflow import run_locally
+
+    from matforge.flows.potentials import EnergyMaker
+
+    job = EnergyMaker(potential="sevennet-0", relax=False).make([lih])
+    responses = run_locally(job, ensure_success=True)
+    [row] = responses[job.uuid][1].output
+    assert row["potential"] == "sevennet-0"
+    assert row["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)
