@@ -11,7 +11,7 @@ from matforge.flows.discovery import (
     job_uuid,
     quick_overrides,
 )
-from matforge.flows.relax import StageUnavailableError, relax_generated
+from matforge.flows.relax import StageUnavailableError
 from matforge.flows.runs import run_records, run_stage
 from matforge.settings import load_settings
 
@@ -83,15 +83,6 @@ def test_interrupted_stage_runs_again(memory_factory):
     assert run_records(memory_factory, "r")[0]["status"] == "started"
     again = run_stage(memory_factory, "r", "train", {}, None, lambda: {"ok": True})
     assert not again["skipped"]
-
-
-@pytest.mark.skipif(
-    __import__("importlib").util.find_spec("matforge.potentials") is not None,
-    reason="the potentials package is installed",
-)
-def test_relax_without_potentials_says_so(memory_factory):
-    with pytest.raises(StageUnavailableError, match=r"matforge\.potentials"):
-        relax_generated(memory_factory, "r", memory_factory.settings, ["gen-1"])
 
 
 @pytest.mark.skipif(
