@@ -1240,6 +1240,50 @@ def dataset_calibrate(
         click.echo(f"parity plot: {plot_path}")
 
 
+# -- relaxation of generated crystals ----------------------------------------------
+@cli.command("relax-generated")
+@click.option("--run", "run_id", default=None, help="Only this campaign's crystals.")
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def relax_generated_command(
+    ctx: click.Context, run_id: str | None, potential: str | None, as_json: bool
+) -> None:
+    """Relax generated crystals with the ML potential into `relaxed`."""
+    from matforge.flows.relax import relax_generated
+
+    settings = _settings(ctx)
+    with _factory(ctx) as factory:
+        criteria = {"run_id": run_id} if run_id else {}
+        by_run: dict[str | None, list[str]] = {}
+        for doc in factory.store("generated").query(
+            criteria, properties=["generated_id", "run_id"]
+        ):
+            by_run.setdefault(doc.get("run_id"), []).append(doc["generated_id"])
+        if not by_run:
+            raise MatforgeError("no generated crystals; run `matforge generate` first")
+        totals: dict[str, Any] = {
+            "relaxed": 0,
+            "converged": 0,
+            "failed": 0,
+            "reused": 0,
+        }
+        for run, ids in by_run.items():
+            out = relax_generated(factory, run, settings, ids, potential=potential)
+            for key in totals:
+                totals[key] += out[key]
+            totals["potential"] = out["potential"]
+        totals["relaxed_total"] = factory.store("relaxed").count()
+    if as_json:
+        _echo_json(totals)
+    else:
+        click.echo(
+            f"relaxed {totals['relaxed']} ({totals['converged']} converged, "
+            f"{totals['failed']} failed), {totals['reused']} already relaxed, with "
+            f"{totals['potential']}; relaxed collection: {totals['relaxed_total']}"
+        )
+
+
 def main() -> None:
     """Run the command line."""
     cli(prog_name="matforge")

@@ -48,3 +48,27 @@ def test_generated_crystals_become_relaxed_documents(memory_factory):
     assert again["reused"] == 2
     assert again["relaxed"] == 0
     assert memory_factory.store("relaxed").count() == 2
+
+
+def test_relax_generated_command(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from matforge.cli import cli
+    from matforge.settings import load_settings
+    from matforge.stores import StoreFactory
+
+    lih = Structure(Lattice.cubic(4.0), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with StoreFactory(load_settings()) as factory:
+        upsert_documents(
+            factory.store("generated"), [generated("g-lih", lih)], "generated_id"
+        )
+    result = CliRunner().invoke(cli, ["relax-generated", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["relaxed"] == 1
+    assert out["relaxed_total"] == 1
+    empty = CliRunner().invoke(cli, ["relax-generated", "--run", "nope"])
+    assert empty.exit_code != 0
+    assert "no generated crystals" in empty.output
