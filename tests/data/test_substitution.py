@@ -59,3 +59,16 @@ def test_dedupe_against_known_structures_and_each_other(lih) -> None:
     other = Structure(Lattice.cubic(3.0), ["Na", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     kept, _ = dedupe([nah], [("mp-cscl", other)])  # CsCl type is another crystal
     assert kept == [nah]
+
+
+def test_a_match_either_way_round_counts(monkeypatch) -> None:
+    from matforge.data import substitution
+
+    class OneWay:
+        def fit(self, a, b):  # matches only when the known structure comes first
+            return a.composition.reduced_formula == "KH"
+
+    monkeypatch.setattr(substitution, "_matcher", OneWay)
+    new = Structure(Lattice.cubic(3.0), ["Na", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    known = Structure(Lattice.cubic(3.2), ["K", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert substitution.find_match(new, [("kh", known)]) == "kh"

@@ -360,7 +360,9 @@ def expand_dataset(
     stored = _stored_structures(hydrides)
     usable = pending_proposals(factory, stored, summary)
     recorder = _Recorder(factory, spec, stored, summary)
-    chunk = max(params.batch_size * 2, 4)
+    # long batches: the in-flight batcher refills as structures converge, so only
+    # the end of a batch runs with few structures in flight
+    chunk = max(params.batch_size * 8, 4)
     position = 0
     while position < len(usable):
         need = target - summary.final_count - summary.accepted

@@ -251,11 +251,15 @@ def _matcher() -> Any:
 def find_match(
     structure: Structure, candidates: Iterable[tuple[str, Structure]]
 ) -> str | None:
-    """Return the id of the first candidate the structure matches, or None."""
+    """Return the id of the first candidate the structure matches, or None.
+
+    ``StructureMatcher.fit`` is not symmetric (a relaxed CeH3 matched a known
+    one only one way round): a match either way counts.
+    """
     matcher = _matcher()
     for item_id, other in candidates:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if matcher.fit(structure, other):
+            if matcher.fit(structure, other) or matcher.fit(other, structure):
                 return item_id
     return None
