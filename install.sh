@@ -6,12 +6,12 @@
 # matforge itself, editable, with the dev and dft extras. Elsewhere install a C
 # compiler, libxc, OpenBLAS, LAPACK and Open MPI first (conda-forge: gpaw).
 #
-#   ./install.sh                 # uses `python` on PATH (activate a venv first)
+#   bash install.sh              # uses `python3` on PATH (activate a venv first)
 #   PYTHON=python3.11 ./install.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PYTHON="${PYTHON:-python}"
+PYTHON="${PYTHON:-python3}"
 PACKAGES=(build-essential libxc-dev libopenblas-dev liblapack-dev libopenmpi-dev openmpi-bin)
 
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then

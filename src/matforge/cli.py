@@ -193,17 +193,42 @@ def db() -> None:
 @click.pass_context
 def db_stats(ctx: click.Context, as_json: bool) -> None:
     """Count the documents of every collection."""
+    from collections import Counter
+
     with _factory(ctx) as factory:
         counts = factory.counts()
+        # computed hydrides and failed relaxations must be visible at a glance
+        by_source = Counter(
+            d.get("source") for d in factory.store("hydrides").query({}, ["source"])
+        )
+        by_stage = Counter(
+            d.get("stage") for d in factory.store("rejects").query({}, ["stage"])
+        )
         if as_json:
             _echo_json(
-                {"backend": factory.backend, "location": factory.location, **counts}
+                {
+                    "backend": factory.backend,
+                    "location": factory.location,
+                    **counts,
+                    "hydrides_by_source": dict(sorted(by_source.items())),
+                    "rejects_by_stage": dict(sorted(by_stage.items())),
+                }
             )
             return
         click.echo(f"database: {factory.location}")
         width = max(len(n) for n in counts)
+        details = {
+            "hydrides": by_source,
+            "rejects": by_stage,
+        }
         for name, count in counts.items():
-            click.echo(f"  {name.ljust(width)}  {count}")
+            detail = details.get(name)
+            extra = (
+                " (" + ", ".join(f"{k}: {v}" for k, v in sorted(detail.items())) + ")"
+                if detail
+                else ""
+            )
+            click.echo(f"  {name.ljust(width)}  {count}{extra}")
 
 
 @cli.command()
@@ -452,104 +477,6 @@ def causal(
         click.echo(f"picture: {plot_path} (DOT: {Path(plot_path).with_suffix('.dot')})")
 
 
-# -- ML-potential energies ---------------------------------------------------------
-ENERGY_COLUMNS = [
-    "input",
-    "formula",
-    "energy_per_atom",
-    "formation_energy_per_atom",
-    "e_above_hull",
-    "converged",
-    "error",
-]
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "--relax/--no-relax",
-    default=True,
-    show_default=True,
-    help="Relax before taking the energy, or evaluate the structures as given.",
-)
-@click.option("--potential", default=None, help="Potential name [potential.name].")
-@click.option(
-    "--model-path",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder of a saved matgl model [potential.model_path].",
-)
-@click.option(
-    "--batched/--sequential",
-    default=None,
-    help="Batched relaxations / predictions where possible [potential.batched].",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@click.pass_context
-def energy(
-    ctx: click.Context,
-    paths: tuple[str, ...],
-    relax: bool,
-    potential: str | None,
-    model_path: str | None,
-    batched: bool | None,
-    as_json: bool,
-) -> None:
-    """Energies, formation energies and hull distances of structures in files.
-
-    PATHS are CIF, JSON / JSON.gz (Structure dicts, entries or records) or
-    MP-20 CSV files or folders, as for `matforge ingest files`.
-    """
-    from matforge.data.files import read_paths
-    from matforge.flows.potentials import compute_energies, potential_of
-
-    settings = _settings(ctx)
-    spec = potential_of(settings, potential, model_path)
-    params = settings.potential
-    if batched is not None:
-        params = params.model_copy(update={"batched": batched})
-    records = list(read_paths(paths))
-    good = [r for r in records if r.structure is not None and r.error is None]
-    with _factory(ctx) as factory, _progress(len(good), "energy") as update:
-        rows = compute_energies(
-            factory,
-            [r.structure for r in good],
-            [(r.input, r.material_id) for r in good],
-            spec,
-            relax=relax,
-            params=params,
-            progress=update,
-        )
-    by_input = iter(row.as_dict() for row in rows)
-    payload = []
-    for record in records:
-        if record.structure is not None and record.error is None:
-            payload.append(next(by_input))
-        else:
-            payload.append(
-                {
-                    "input": record.input,
-                    "material_id": record.material_id,
-                    "formula": None,
-                    "energy_per_atom": None,
-                    "formation_energy_per_atom": None,
-                    "e_above_hull": None,
-                    "potential": spec.name,
-                    "potential_version": spec.version,
-                    "relaxed": relax,
-                    "converged": False,
-                    "error": record.error or "no structure in the input",
-                }
-            )
-    if as_json:
-        _echo_json(payload)
-    else:
-        click.echo(f"potential: {spec.name} ({spec.version})")
-        click.echo(_table(payload, ENERGY_COLUMNS))
-    if payload and all(row["error"] is not None for row in payload):
-        raise SystemExit(1)
-
-
 # -- candidates ----------------------------------------------------------------------
 # (heading, candidates field, CSV column as in the paper's table)
 CANDIDATE_COLUMNS = (
@@ -708,6 +635,18 @@ def candidates(
         click.echo("no candidates; run `matforge build candidates` first?")
 
 
+# -- ML-potential energies ---------------------------------------------------------
+ENERGY_COLUMNS = [
+    "input",
+    "formula",
+    "energy_per_atom",
+    "formation_energy_per_atom",
+    "e_above_hull",
+    "converged",
+    "error",
+]
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @MP_OPTION
@@ -788,6 +727,561 @@ def novelty(
             )
     if not any("error" not in a for a in answers):
         raise SystemExit(1)
+
+
+# -- FireWorks -----------------------------------------------------------------------
+@cli.group()
+def launchpad() -> None:
+    """FireWorks launchpad, worker and queue files."""
+
+
+@launchpad.command("init")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Folder to write the files in.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the written paths as JSON."
+)
+@click.pass_context
+def launchpad_init(ctx: click.Context, folder: str, as_json: bool) -> None:
+    """Write my_launchpad.yaml, my_fworker.yaml and SLURM / PBS queue adapters."""
+    from matforge.launchpad.config import write_launchpad_files
+
+    settings = _settings(ctx)
+    with _factory(ctx) as factory:
+        job_store = factory.job_store().as_dict()
+    paths = write_launchpad_files(settings, folder, job_store)
+    if as_json:
+        _echo_json({"written": [str(p) for p in paths]})
+        return
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(
+        "these files hold credentials: they are readable by you only. Start a "
+        f"worker with: rlaunch -w {paths[1]} -l {paths[0]} rapidfire"
+    )
+
+
+# -- generator ---------------------------------------------------------------------
+@cli.command()
+@click.option("--quick", is_flag=True, help="A few epochs only (a smoke run).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs.")
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
+)
+@click.option(
+    "--no-pretrain",
+    is_flag=True,
+    help="Skip pre-training on the MP-20 sample (--quick skips it too).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+@click.pass_context
+def train(
+    ctx: click.Context,
+    quick: bool,
+    epochs: int | None,
+    device: str,
+    no_pretrain: bool,
+    as_json: bool,
+) -> None:
+    """Pre-train on the MP-20 sample, then train on the hydrides collection."""
+    from matforge.flows.generator import train_generator
+
+    all_settings = _settings(ctx)
+    settings = all_settings.ml
+    if epochs is None and quick:
+        epochs = settings.quick_epochs
+    total = epochs or settings.epochs
+    pretrain_dir = None
+    if not (quick or no_pretrain) and settings.pretrain_epochs > 0:
+        pretrain_dir = all_settings.shared_data_dir() / "mp20_sample"
+    with (
+        _factory(ctx) as factory,
+        _progress(
+            settings.pretrain_epochs if pretrain_dir else 0, "pre-train"
+        ) as pre_update,
+        _progress(total, "train") as update,
+    ):
+        doc = train_generator(
+            factory,
+            settings,
+            epochs=epochs,
+            device=device,
+            progress=lambda _epoch, _row: update(1),
+            pretrain_dir=pretrain_dir,
+            pretrain_progress=lambda _epoch, _row: pre_update(1),
+        )
+    summary = {
+        "model_id": doc.model_id,
+        "split_sizes": doc.split_sizes,
+        **{k: v for k, v in doc.training.items() if k != "final"},
+    }
+    if as_json:
+        _echo_json(summary)
+    else:
+        t = doc.training
+        click.echo(
+            f"model {doc.model_id}: {t['epochs_run']} epochs in {t['seconds']:.1f} s, "
+            f"best validation loss {t['best_val_loss']:.4f} at epoch "
+            f"{t['best_epoch']} (split {doc.split_sizes})"
+        )
+
+
+@cli.command()
+@click.option(
+    "-n", "num_samples", type=click.IntRange(min=1), default=1000, show_default=True
+)
+@click.option("--model", "model_id", default=None, help="Model id (default: latest).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--guided", is_flag=True, help="Steer z towards a high storage score.")
+@click.option("--metrics", is_flag=True, help="Also compute and store the metrics.")
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print candidates as JSON.")
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    num_samples: int,
+    model_id: str | None,
+    seed: int,
+    guided: bool,
+    metrics: bool,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Sample candidate crystals from the generator into the generated collection."""
+    from matforge.flows.generator import generate_candidates
+
+    settings = _settings(ctx).ml
+    with _factory(ctx) as factory:
+        with _progress(num_samples, "generate") as update:
+            docs = generate_candidates(
+                factory,
+                settings,
+                num_samples,
+                model_id=model_id,
+                seed=seed,
+                guided=guided,
+                device=device,
+                progress=update,
+            )
+        table = None
+        if metrics:
+            from matforge.flows.generator import evaluate_generator
+
+            table = evaluate_generator(factory, docs, settings, device=device)
+    if as_json:
+        payload: Any = [
+            {
+                "id": d.generated_id,
+                "formula": d.formula,
+                "structure": d.structure.as_dict(),
+                "cif": d.cif,
+            }
+            for d in docs
+        ]
+        if table is not None:
+            payload = {"candidates": payload, "metrics": table}
+        _echo_json(payload)
+        return
+    mean_score = sum(d.predicted_storage_score for d in docs) / len(docs)
+    click.echo(
+        f"generated {len(docs)} candidates with model {docs[0].model_id} "
+        f"(seed {seed}{', guided' if guided else ''}); mean predicted storage "
+        f"score {mean_score:.4f}"
+    )
+    if table is not None:
+        rows = [{"metric": k, "value": v} for k, v in table.items()]
+        click.echo(_table(rows, ["metric", "value"]))
+
+
+# -- the discovery flow --------------------------------------------------------------
+def _flow_logging() -> None:
+    """Print the stage progress lines (``matforge.flow``) on stderr."""
+    flow_log = logging.getLogger("matforge.flow")
+    if not any(getattr(h, "_matforge", False) for h in flow_log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._matforge = True  # type: ignore[attr-defined]
+        flow_log.addHandler(handler)
+    flow_log.setLevel(logging.INFO)
+    flow_log.propagate = False
+
+
+def _echo_summary(summary: dict[str, Any]) -> None:
+    rows = [
+        {
+            "stage": s["stage"],
+            "status": s["status"] + (" (skipped)" if s.get("skipped") else ""),
+            "count": s["count"],
+            "seconds": s["seconds"],
+        }
+        for s in summary["stages"]
+    ]
+    click.echo(f"campaign {summary['run_id']}")
+    click.echo(_table(rows, ["stage", "status", "count", "seconds"]))
+    if "seconds" in summary:
+        click.echo(f"total: {summary['seconds']:.1f} s")
+    top = summary["top_candidates"]
+    if top:
+        click.echo("")
+        cells = [
+            {head: _cell(row.get(f), False) for head, f, _ in CANDIDATE_COLUMNS}
+            for row in top
+        ]
+        click.echo(_table(cells, [head for head, _, _ in CANDIDATE_COLUMNS]))
+    else:
+        click.echo("no ranked candidates")
+
+
+@cli.command()
+@click.option(
+    "--quick", is_flag=True, help="A small but complete campaign (tiny generator)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def run(ctx: click.Context, quick: bool, as_json: bool) -> None:
+    """Run the whole discovery flow here, on the configured store; resumes."""
+    from matforge.flows.discovery import run_discovery
+
+    _flow_logging()
+    summary = run_discovery(
+        _settings(ctx), quick=quick, config_file=ctx.find_root().params.get("config")
+    )
+    if as_json:
+        _echo_json(summary)
+    else:
+        _echo_summary(summary)
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="A small but complete campaign.")
+@click.option(
+    "--launchpad",
+    "launchpad_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="my_launchpad.yaml (default: from the launchpad settings).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the ids as JSON.")
+@click.pass_context
+def submit(
+    ctx: click.Context, quick: bool, launchpad_file: str | None, as_json: bool
+) -> None:
+    """Add the discovery flow to the FireWorks launchpad, as one workflow."""
+    from matforge.launchpad.submit import submit_discovery
+
+    result = submit_discovery(
+        _settings(ctx), quick=quick, launchpad_file=launchpad_file
+    )
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(
+        f"added campaign {result['run_id']} as workflow of {len(result['fw_ids'])} "
+        f"fireworks to {result['launchpad']}; run it with `rlaunch rapidfire`"
+    )
+
+
+@cli.command()
+@click.option("--run", "run_id", default=None, help="Campaign id (default: latest).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to write in (default: <home>/reports/<run id>).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the files as JSON.")
+@click.pass_context
+def report(
+    ctx: click.Context, run_id: str | None, out_dir: str | None, as_json: bool
+) -> None:
+    """Write a campaign's Markdown and HTML report with its plots."""
+    from matforge.flows.runs import latest_run_id
+    from matforge.report import write_report
+
+    settings = _settings(ctx)
+    with _factory(ctx) as factory:
+        run_id = run_id or latest_run_id(factory)
+        if run_id is None:
+            raise click.ClickException("no campaign in the store; run `matforge run`")
+        folder = out_dir or settings.home_dir / "reports" / run_id
+        result = write_report(factory, run_id, folder, top=settings.run.report_top)
+    if as_json:
+        _echo_json({"run_id": run_id, "files": [str(p) for p in result.files]})
+        return
+    for path in result.files:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--relax/--no-relax",
+    default=True,
+    show_default=True,
+    help="Relax before taking the energy, or evaluate the structures as given.",
+)
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+@click.option(
+    "--batched/--sequential",
+    default=None,
+    help="Batched relaxations / predictions where possible [potential.batched].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def energy(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    relax: bool,
+    potential: str | None,
+    model_path: str | None,
+    batched: bool | None,
+    as_json: bool,
+) -> None:
+    """Energies, formation energies and hull distances of structures in files.
+
+    PATHS are CIF, JSON / JSON.gz (Structure dicts, entries or records) or
+    MP-20 CSV files or folders, as for `matforge ingest files`.
+    """
+    from matforge.data.files import read_paths
+    from matforge.flows.potentials import compute_energies, potential_of
+
+    settings = _settings(ctx)
+    spec = potential_of(settings, potential, model_path)
+    params = settings.potential
+    if batched is not None:
+        params = params.model_copy(update={"batched": batched})
+    records = list(read_paths(paths))
+    good = [r for r in records if r.structure is not None and r.error is None]
+    with _factory(ctx) as factory, _progress(len(good), "energy") as update:
+        rows = compute_energies(
+            factory,
+            [r.structure for r in good],
+            [(r.input, r.material_id) for r in good],
+            spec,
+            relax=relax,
+            params=params,
+            progress=update,
+        )
+    by_input = iter(row.as_dict() for row in rows)
+    payload = []
+    for record in records:
+        if record.structure is not None and record.error is None:
+            payload.append(next(by_input))
+        else:
+            payload.append(
+                {
+                    "input": record.input,
+                    "material_id": record.material_id,
+                    "formula": None,
+                    "energy_per_atom": None,
+                    "formation_energy_per_atom": None,
+                    "e_above_hull": None,
+                    "potential": spec.name,
+                    "potential_version": spec.version,
+                    "relaxed": relax,
+                    "converged": False,
+                    "error": record.error or "no structure in the input",
+                }
+            )
+    if as_json:
+        _echo_json(payload)
+    else:
+        click.echo(f"potential: {spec.name} ({spec.version})")
+        click.echo(_table(payload, ENERGY_COLUMNS))
+    if payload and all(row["error"] is not None for row in payload):
+        raise SystemExit(1)
+
+
+# -- dataset curation --------------------------------------------------------------
+@cli.group()
+def dataset() -> None:
+    """Grow and calibrate the hydride dataset."""
+
+
+@dataset.command("expand")
+@click.option(
+    "--target",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Hydrides wanted in the collection [expand.target].",
+)
+@click.option(
+    "--potential",
+    default=None,
+    help="Potential name [expand.potential, else potential.name].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def dataset_expand(
+    ctx: click.Context, target: int | None, potential: str | None, as_json: bool
+) -> None:
+    """Propose hydrides by substitution, relax them and store the new ones.
+
+    Resumable: a second run continues where the last one stopped and adds
+    nothing once the collection holds TARGET hydrides.
+    """
+    from matforge.data.expand import expand_dataset
+    from matforge.flows.potentials import potential_of
+
+    settings = _settings(ctx)
+    spec = potential_of(settings, potential or settings.expand.potential)
+    with _factory(ctx) as factory, _progress(None, "relax") as update:
+        summary = expand_dataset(factory, spec, target=target, progress=update)
+        location = factory.location
+    if as_json:
+        _echo_json(summary.as_dict())
+        return
+    click.echo(
+        f"hydrides: {summary.start_count} -> {summary.final_count} "
+        f"(target {summary.target}{', reached' if summary.reached else ''}) "
+        f"in {location}"
+    )
+    click.echo(
+        f"proposals {summary.proposals}: {summary.already_done} done before, "
+        f"{summary.duplicates_before} duplicates, {summary.unusable} unusable; "
+        f"relaxed {summary.relaxed} with {summary.potential}: accepted "
+        f"{summary.accepted}, failed {summary.failed}, duplicates after "
+        f"relaxation {summary.duplicates_after} ({summary.runtime_s:.0f} s)"
+    )
+    for reason, count in sorted(summary.reasons.items()):
+        click.echo(f"  failed: {reason}: {count}")
+    if summary.failed:
+        click.echo("failures are in the rejects collection (stage expand)")
+    if summary.skipped_elements:
+        click.echo(
+            "pool elements without an MP reference (left out): "
+            + ", ".join(summary.skipped_elements)
+        )
+
+
+@dataset.command("calibrate")
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+@click.option(
+    "--relax/--no-relax",
+    default=False,
+    show_default=True,
+    help="Relax the DFT structures first, or evaluate them as given.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the parity plot (PNG) here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def dataset_calibrate(
+    ctx: click.Context,
+    potential: str | None,
+    model_path: str | None,
+    relax: bool,
+    plot_path: str | None,
+    as_json: bool,
+) -> None:
+    """Compare the pipeline's formation energies with known DFT values.
+
+    Seed hydrides with DFT formation energies, and the formulas of
+    mp_metal_hydride_formulas.txt that stored hydrides have; MAE, RMSE and a
+    parity plot are stored in calibrations under the potential's name.
+    """
+    from pathlib import Path
+
+    from matforge.data.calibrate import run_calibration
+    from matforge.flows.potentials import potential_of
+
+    spec = potential_of(_settings(ctx), potential, model_path)
+    with _factory(ctx) as factory, _progress(None, "calibrate") as update:
+        doc, png = run_calibration(factory, spec, relax=relax, progress=update)
+        location = factory.location
+    if plot_path is not None:
+        path = Path(plot_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    if as_json:
+        _echo_json(doc.summary())
+        return
+    click.echo(
+        f"calibration {doc.calibration_id} ({doc.potential_version}) in "
+        f"{doc.runtime_s:.0f} s, stored in calibrations ({location})"
+    )
+    for stat in doc.stats:
+        if stat.mae is None:
+            click.echo(f"  {stat.dataset}: no comparison ({stat.failed} failed)")
+            continue
+        click.echo(
+            f"  {stat.dataset}: n {stat.n}, MAE {stat.mae:.4f}, RMSE "
+            f"{stat.rmse:.4f}, mean error {stat.mean_error:+.4f}, max "
+            f"{stat.max_abs_error:.4f} eV/atom"
+            + (f", {stat.failed} failed" if stat.failed else "")
+        )
+    if plot_path is not None:
+        click.echo(f"parity plot: {plot_path}")
+
+
+# -- relaxation of generated crystals ----------------------------------------------
+@cli.command("relax-generated")
+@click.option("--run", "run_id", default=None, help="Only this campaign's crystals.")
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def relax_generated_command(
+    ctx: click.Context, run_id: str | None, potential: str | None, as_json: bool
+) -> None:
+    """Relax generated crystals with the ML potential into `relaxed`."""
+    from matforge.flows.relax import relax_generated
+
+    settings = _settings(ctx)
+    with _factory(ctx) as factory:
+        criteria = {"run_id": run_id} if run_id else {}
+        by_run: dict[str | None, list[str]] = {}
+        for doc in factory.store("generated").query(
+            criteria, properties=["generated_id", "run_id"]
+        ):
+            by_run.setdefault(doc.get("run_id"), []).append(doc["generated_id"])
+        if not by_run:
+            raise MatforgeError("no generated crystals; run `matforge generate` first")
+        totals: dict[str, Any] = {
+            "relaxed": 0,
+            "converged": 0,
+            "failed": 0,
+            "reused": 0,
+        }
+        for run, ids in by_run.items():
+            out = relax_generated(factory, run, settings, ids, potential=potential)
+            for key in totals:
+                totals[key] += out[key]
+            totals["potential"] = out["potential"]
+        totals["relaxed_total"] = factory.store("relaxed").count()
+    if as_json:
+        _echo_json(totals)
+    else:
+        click.echo(
+            f"relaxed {totals['relaxed']} ({totals['converged']} converged, "
+            f"{totals['failed']} failed), {totals['reused']} already relaxed, with "
+            f"{totals['potential']}; relaxed collection: {totals['relaxed_total']}"
+        )
 
 
 # -- DFT validation ------------------------------------------------------------------

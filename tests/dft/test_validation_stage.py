@@ -8,7 +8,8 @@ from dft_helpers import FAKE_E_FORM, SEEDS, FakeDft, candidates_store
 
 from matforge.cli import cli
 from matforge.dft.availability import DftError
-from matforge.flows.dft import ValidationMaker, validate_candidates
+from matforge.flows.dft import DFTValidationMaker, dft_stage, validate_candidates
+from matforge.flows.relax import StageUnavailableError
 from matforge.stores.queries import ranked_candidates
 
 H_CORRECTION = -0.179  # MP2020, eV per H in a hydride
@@ -133,11 +134,46 @@ def test_vasp_is_not_run_here(candidates_factory):
         validate_candidates(candidates_factory, code="vasp", runner=FakeDft())
 
 
-def test_the_maker_is_a_jobflow_job():
-    maker = ValidationMaker(top=2)
-    job = maker.make()
+def test_the_maker_is_a_jobflow_stage():
+    maker = DFTValidationMaker(run_id="r1")
+    job = maker.make({"output": {"top_ids": ["a"]}})
     assert job.name == "dft validation"
-    assert maker.top == 2
+    assert maker.run_id == "r1"
+
+
+def test_the_flow_stage_validates_the_campaigns_own_ranking(
+    candidates_factory, monkeypatch
+):
+    factory = candidates_factory
+    table = ranked_candidates(factory.store("candidates"), top=3)
+    # the campaign ranked the collection's third candidate first
+    ids = [table[2]["candidate_id"], table[0]["candidate_id"]]
+    fake = FakeDft()
+    monkeypatch.setattr("matforge.flows.dft.gpaw_runner", lambda *_: fake)
+    factory.settings.dft.top_k = 1
+    out = dft_stage(factory, factory.settings, "r1", {"top_ids": ids})
+    assert out["validated"] == [ids[0]]
+    assert out["computed"] == 1
+    assert out["failed"] == 0
+    row = next(
+        r
+        for r in ranked_candidates(factory.store("candidates"), top=3)
+        if r["candidate_id"] == ids[0]
+    )
+    assert row["formation_energy_dft_per_atom"] == pytest.approx(
+        _expected(row["formula"])
+    )
+
+
+def test_the_flow_stage_says_when_gpaw_is_missing(candidates_factory, monkeypatch):
+    def missing():
+        raise DftError("GPAW is not installed: install the DFT extra")
+
+    monkeypatch.setattr("matforge.flows.dft.require_gpaw", missing)
+    factory = candidates_factory
+    top = ranked_candidates(factory.store("candidates"), top=1)[0]["candidate_id"]
+    with pytest.raises(StageUnavailableError, match="GPAW is not installed"):
+        dft_stage(factory, factory.settings, "r1", {"top_ids": [top]})
 
 
 def test_validate_command_with_a_fake_code(candidates_factory, monkeypatch):

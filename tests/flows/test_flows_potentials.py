@@ -65,7 +65,9 @@ def test_energies_of_lih_are_close_to_mp(memory_factory, lih, shared_data) -> No
 
 def test_energy_command_json(lih_file: Path, shared_data) -> None:
     result = CliRunner().invoke(
-        cli, ["energy", str(lih_file), "--no-relax", "--json"], catch_exceptions=False
+        cli,
+        ["energy", str(lih_file), "--no-relax", "--potential", "7net-0", "--json"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
@@ -85,7 +87,7 @@ def test_energy_command_json(lih_file: Path, shared_data) -> None:
     assert good["material_id"] == "test-lih"
     assert good["formula"] == "LiH"
     assert good["relaxed"] is False
-    assert good["potential"] == "sevennet-0"
+    assert good["potential"] == "sevennet-0"  # canonical name of the alias
     assert bad["error"]
     assert bad["formation_energy_per_atom"] is None
 
@@ -124,3 +126,15 @@ def test_store_factory_knows_the_new_collections(memory_settings) -> None:
         counts = factory.counts()
     assert "elemental_refs" in counts
     assert "calibrations" in counts
+
+
+def test_energy_maker_runs_as_a_jobflow_job(lih, shared_data) -> None:
+    from jobflow import run_locally
+
+    from matforge.flows.potentials import EnergyMaker
+
+    job = EnergyMaker(potential="sevennet-0", relax=False).make([lih])
+    responses = run_locally(job, ensure_success=True)
+    [row] = responses[job.uuid][1].output
+    assert row["potential"] == "sevennet-0"
+    assert row["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)

@@ -89,3 +89,11 @@ def test_tiny_matgl_model_from_a_local_folder(tiny_matgl_model: Path, lih) -> No
     assert static.potential_version == by_name.version
     [again] = relax_sequential([lih], by_folder, relax=False)
     assert again.energy == pytest.approx(static.energy, abs=1e-5)
+
+
+def test_the_default_is_the_most_accurate_on_the_seed_calibration() -> None:
+    from matforge.settings import load_settings
+
+    # seed MAE (eV/atom, --no-relax): sevennet-l3i5 0.038, sevennet-0 0.041,
+    # chgnet 0.049
+    assert load_settings().potential.name == "sevennet-l3i5"

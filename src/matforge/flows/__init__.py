@@ -1,1 +1,1 @@
-"""jobflow Makers, one per stage."""
+"""jobflow Makers and the stage functions they wrap, one module per stage."""

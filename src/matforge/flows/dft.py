@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from jobflow import Maker, job
+from jobflow import job
 from pymatgen.core import Element, Structure
 
 from matforge.dft.formation import reference_setup, squared_error
@@ -37,6 +37,7 @@ from matforge.dft.tasks import (
     settings_hash,
     task_document,
 )
+from matforge.flows.stages import StageMaker, execute_stage
 from matforge.potentials.formation import REFERENCES_FILE, read_elemental_references
 from matforge.schemas.common import BuildMeta
 from matforge.schemas.dft import DftTaskDoc, ReferenceUse
@@ -226,13 +227,30 @@ class ValidationSummary:
         }
 
 
-def top_candidates(factory: StoreFactory, top: int) -> list[dict[str, Any]]:
-    """Return the best-ranked ``top`` candidates with their structures."""
+def top_candidates(
+    factory: StoreFactory, top: int, candidate_ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Return the best-ranked ``top`` candidates with their structures.
+
+    With ``candidate_ids`` (a campaign's own ranking, best first), the first
+    ``top`` of those candidates, ranked in that order; ids not in the store are
+    left out.
+    """
     from matforge.stores.queries import ranked_candidates
 
-    return ranked_candidates(
-        factory.store("candidates"), top=top, fields=list(CANDIDATE_FIELDS)
-    )
+    if candidate_ids is None:
+        return ranked_candidates(
+            factory.store("candidates"), top=top, fields=list(CANDIDATE_FIELDS)
+        )
+    wanted = list(candidate_ids)[:top]
+    found = {
+        doc["candidate_id"]: doc
+        for doc in factory.store("candidates").query(
+            {"candidate_id": {"$in": wanted}}, properties=list(CANDIDATE_FIELDS)
+        )
+    }
+    rows = [found[i] for i in wanted if i in found]
+    return [row | {"rank": rank} for rank, row in enumerate(rows, start=1)]
 
 
 def validate_with_runner(
@@ -242,6 +260,7 @@ def validate_with_runner(
     code_version: str,
     top: int | None = None,
     progress: Callable[[str], None] | None = None,
+    candidate_ids: Sequence[str] | None = None,
 ) -> ValidationSummary:
     """Validate the top candidates with a DFT runner and join the results.
 
@@ -259,6 +278,9 @@ def validate_with_runner(
         Candidates to validate (``params.top_k`` when None).
     progress
         Called with a line before each calculation.
+    candidate_ids
+        Validate these candidates (a campaign's ranking, best first) instead
+        of the collection's overall top.
 
     Returns
     -------
@@ -270,7 +292,7 @@ def validate_with_runner(
     started = time.perf_counter()
     hash_ = settings_hash(params, code_version)
     summary = ValidationSummary(code=params.code, settings_hash=hash_)
-    ranked = top_candidates(factory, top or params.top_k)
+    ranked = top_candidates(factory, top or params.top_k, candidate_ids)
     plans = []
     for row in ranked:
         structure = Structure.from_dict(row["structure"])
@@ -353,6 +375,7 @@ def validate_candidates(
     code: str | None = None,
     runner: Runner | None = None,
     progress: Callable[[str], None] | None = None,
+    candidate_ids: Sequence[str] | None = None,
 ) -> ValidationSummary:
     """Validate the top candidates with GPAW here (the ``validate`` command).
 
@@ -368,6 +391,8 @@ def validate_candidates(
         Runs a calculation (GPAW in a subprocess when None).
     progress
         Called with a line before each calculation.
+    candidate_ids
+        A campaign's ranked candidate ids (the overall top when None).
 
     Returns
     -------
@@ -388,33 +413,73 @@ def validate_candidates(
     if runner is None:
         runner = gpaw_runner(factory.settings, params)
     return validate_with_runner(
-        factory, params, runner, gpaw_version(), top=top, progress=progress
+        factory,
+        params,
+        runner,
+        gpaw_version(),
+        top=top,
+        progress=progress,
+        candidate_ids=candidate_ids,
     )
 
 
-@dataclass
-class ValidationMaker(Maker):
-    """Validate the top candidates with DFT (GPAW here) and update the table.
+def dft_stage(
+    factory: StoreFactory,
+    settings: MatforgeSettings,
+    run_id: str,
+    upstream: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Validate the campaign's top ``dft.top_k`` candidates (the flow's stage).
 
-    Parameters
-    ----------
-    name
-        Job name.
-    top
-        Candidates to validate (``dft.top_k`` when None).
+    Raises
+    ------
+    StageUnavailableError
+        If the DFT code is not installed here (the stage is optional).
+    """
+    from matforge.flows.relax import StageUnavailableError
+
+    ids = list((upstream or {}).get("top_ids", []))
+    try:
+        summary = validate_candidates(
+            factory, top=settings.dft.top_k, candidate_ids=ids
+        )
+    except DftError as exc:
+        raise StageUnavailableError(
+            f"DFT validation (run.dft_validation): {exc}; or set "
+            "run.dft_validation to false"
+        ) from exc
+    out = summary.as_dict()
+    return {
+        "validated": [row["candidate_id"] for row in out["rows"]],
+        "computed": sum(row["status"] == "computed" for row in out["rows"]),
+        "failed": summary.failed,
+        "settings_hash": summary.settings_hash,
+    }
+
+
+def _dft_key(settings: MatforgeSettings) -> dict[str, Any]:
+    params = settings.dft
+    return {
+        "dft": params.model_dump(mode="json", exclude={"mpi_processes", "timeout_s"}),
+        "code_version": gpaw_version() if params.code == "gpaw" else params.code,
+    }
+
+
+@dataclass
+class DFTValidationMaker(StageMaker):
+    """DFT validation of a campaign's top candidates (the flow's optional stage).
+
+    Runs :func:`dft_stage` once per content hash (the ``dft`` settings and the
+    code's version): GPAW here, every calculation stored in ``dft_tasks`` and
+    the candidates rebuilt with E_form DFT and the squared error.
     """
 
     name: str = "dft validation"
-    top: int | None = None
 
     @job
-    def make(self) -> dict[str, Any]:
-        """Run the stage on the settings' store; return its summary."""
-        from matforge.settings import load_settings
-        from matforge.stores import StoreFactory
-
-        with StoreFactory(load_settings()) as factory:
-            return validate_candidates(factory, top=self.top).as_dict()
+    def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the stage; return its small output."""
+        return execute_stage(self, "dft", _dft_key, dft_stage, upstream)
 
 
 # -- VASP on a cluster ---------------------------------------------------------

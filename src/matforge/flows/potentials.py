@@ -297,3 +297,35 @@ class EnergyMaker(Maker):
         with StoreFactory(settings) as factory:
             rows = compute_energies(factory, structures, labels, spec, relax=self.relax)
         return [row.as_dict() for row in rows]
+
+
+@dataclass
+class ExpandMaker(Maker):
+    """Grow the hydrides collection by substitution (``matforge dataset expand``).
+
+    Parameters
+    ----------
+    name
+        Job name.
+    target
+        Hydrides wanted (the settings' ``expand.target`` when None).
+    potential
+        Potential name (``expand.potential``, else ``potential.name``, when None).
+    """
+
+    name: str = "expand hydrides"
+    target: int | None = None
+    potential: str | None = None
+
+    @job
+    def make(self) -> dict[str, Any]:
+        """Run the expansion on the settings' database; return its summary."""
+        from matforge.data.expand import expand_dataset
+        from matforge.settings import load_settings
+        from matforge.stores import StoreFactory
+
+        settings = load_settings()
+        spec = potential_of(settings, self.potential or settings.expand.potential)
+        with StoreFactory(settings) as factory:
+            summary = expand_dataset(factory, spec, target=self.target)
+        return summary.as_dict()

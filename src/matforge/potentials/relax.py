@@ -118,11 +118,13 @@ def _finish(result: RelaxResult, fmax: float, steps: int) -> RelaxResult:
     if result.energy is None or not math.isfinite(result.energy):
         result.error = f"the potential returned a non-finite energy ({result.energy})"
     elif result.relaxed and not result.converged:
-        force = "?" if result.max_force is None else f"{result.max_force:.3f}"
+        force = "?" if result.max_force is None else f"{result.max_force:.3g}"
         result.error = (
-            f"did not converge within {steps} steps (max force {force} eV/A > "
-            f"fmax {fmax:g})"
+            f"did not converge within {steps} steps (max atomic force {force} eV/A; "
+            f"fmax {fmax:g} eV/A on atoms and cell)"
         )
+        if problem := structure_problem(result.structure):
+            result.error += f"; {problem}"
     elif result.relaxed and (problem := structure_problem(result.structure)):
         result.error = problem
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 Backend = Literal["embedded", "mongodb", "memory"]
 
@@ -49,3 +49,14 @@ def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
     user, _, password = auth.partition(":")
     bare = urlunsplit(parts._replace(netloc=hosts))
     return bare, unquote(user) or None, unquote(password) if password else None
+
+
+def with_credentials(uri: str, username: str | None, password: str | None) -> str:
+    """Return a MongoDB URI carrying a user name and password, when it has none."""
+    parts = urlsplit(uri)
+    if username is None or "@" in parts.netloc:
+        return uri
+    auth = quote(username, safe="")
+    if password is not None:
+        auth += ":" + quote(password, safe="")
+    return urlunsplit(parts._replace(netloc=f"{auth}@{parts.netloc}"))

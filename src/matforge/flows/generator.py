@@ -1,0 +1,487 @@
+"""The generator stage: train from the hydrides collection, sample into the store.
+
+Thin glue around :mod:`matforge.ml`: the science is there; here the inputs
+are read from and the outputs written to the store factory's collections
+(``hydrides`` -> ``models`` + data store -> ``generated``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matforge.errors import DataNotFoundError, MatforgeError
+from matforge.schemas.common import BuildMeta, content_hash, utcnow
+from matforge.schemas.generator import GeneratedDoc, ModelDoc
+from matforge.stores.artefacts import get_bytes, get_json, put_bytes, put_json
+from matforge.stores.writes import upsert_documents
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+    from torch_geometric.data import Data
+
+    from matforge.ml.model import CrystalDiffusionVAE
+    from matforge.ml.sample import SamplingSettings
+    from matforge.settings import GeneratorSettings
+    from matforge.stores.factory import StoreFactory
+
+logger = logging.getLogger(__name__)
+
+_VERSIONS = ("torch", "torch-geometric")
+PRETRAIN_FILES = {"train": "train.csv", "val": "val.csv"}
+"""The MP-20 sample's files used for pre-training (its test file stays unused)."""
+
+
+def load_hydride_graphs(
+    factory: StoreFactory, max_atoms: int
+) -> tuple[list[Data], list[Structure]]:
+    """Read every hydride with at most ``max_atoms`` sites as PyG graphs.
+
+    Sorted by material id, so a seeded split picks the same crystals again.
+    """
+    from pymatgen.core import Structure
+
+    from matforge.ml.data import structure_to_data
+
+    docs = factory.store("hydrides").query(
+        properties=["material_id", "structure", "storage_score", "nsites"]
+    )
+    docs = sorted(
+        (d for d in docs if d.get("nsites", 0) <= max_atoms),
+        key=lambda d: d["material_id"],
+    )
+    if len(docs) < 3:
+        raise DataNotFoundError(
+            f"the hydrides collection holds {len(docs)} crystals of at most "
+            f"{max_atoms} sites; run `matforge ingest offline` first"
+        )
+    graphs, structures = [], []
+    for doc in docs:
+        structure = Structure.from_dict(doc["structure"])
+        graphs.append(
+            structure_to_data(structure, doc.get("storage_score"), doc["material_id"])
+        )
+        structures.append(structure)
+    return graphs, structures
+
+
+def load_pretrain_graphs(
+    folder: Path, max_atoms: int, exclude: set[str] | frozenset[str] = frozenset()
+) -> tuple[dict[str, list[Data]], list[str]]:
+    """Read the MP-20 sample's train and val CSVs as graphs for pre-training.
+
+    Crystals of more than ``max_atoms`` sites, unreadable rows and those whose
+    material id is in ``exclude`` (the hydrides held out for validation and
+    testing) are left out. The crystals carry no storage score.
+
+    Returns
+    -------
+    tuple[dict[str, list[Data]], list[str]]
+        The ``train`` and ``val`` graphs, and the excluded ids found.
+    """
+    from matforge.data.files import read_file
+    from matforge.ml.data import structure_to_data
+
+    parts: dict[str, list[Data]] = {}
+    excluded: list[str] = []
+    for name, filename in PRETRAIN_FILES.items():
+        path = folder / filename
+        if not path.is_file():
+            raise DataNotFoundError(f"no pre-training file {path}")
+        parts[name] = []
+        for record in read_file(path):
+            if record.structure is None or len(record.structure) > max_atoms:
+                continue
+            if record.material_id in exclude:
+                excluded.append(record.material_id)
+                continue
+            parts[name].append(
+                structure_to_data(
+                    record.structure, None, record.material_id or record.input
+                )
+            )
+    return parts, sorted(excluded)
+
+
+def build_model(settings: GeneratorSettings) -> CrystalDiffusionVAE:
+    """Return a fresh model of the configured size."""
+    from matforge.ml.model import CrystalDiffusionVAE
+
+    return CrystalDiffusionVAE(
+        hidden_dim=settings.hidden_dim,
+        latent_dim=settings.latent_dim,
+        num_encoder_layers=settings.num_layers,
+        num_decoder_layers=settings.num_layers,
+        cutoff=settings.cutoff,
+        max_atoms=settings.max_atoms,
+        num_noise_levels=settings.num_noise_levels,
+        beta=settings.beta,
+    )
+
+
+def train_generator(
+    factory: StoreFactory,
+    settings: GeneratorSettings,
+    *,
+    epochs: int | None = None,
+    device: str = "cpu",
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+    run_id: str | None = None,
+    pretrain_dir: Path | None = None,
+    pretrain_progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> ModelDoc:
+    """Train a generator on the store's hydrides and store it.
+
+    With ``pretrain_dir`` (the MP-20 sample) and ``settings.pretrain_epochs``
+    above zero, the model is first pre-trained on those crystals of all
+    chemistries (early stopping on their val file), then fine-tuned on the
+    hydrides; both stages' data, sizes and results are on the document.
+    The checkpoint goes to the data store, with the training histories and
+    the split; a ``models`` document points to both.
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    settings
+        Model and training settings.
+    epochs
+        Epochs instead of ``settings.epochs``.
+    device
+        ``cpu`` or ``cuda``.
+    progress
+        Called after every epoch.
+    run_id
+        The campaign, recorded on the document.
+        Called after every fine-tuning epoch.
+    pretrain_dir
+        Folder of the MP-20 sample (``train.csv``, ``val.csv``); None skips
+        pre-training.
+    pretrain_progress
+        Called after every pre-training epoch.
+
+    Returns
+    -------
+    ModelDoc
+        The stored model document.
+    """
+    import torch
+
+    from matforge.ml.data import split_indices
+    from matforge.ml.train import fit_normalisers, train_model
+
+    graphs, _ = load_hydride_graphs(factory, settings.max_atoms)
+    split = split_indices(len(graphs), settings.seed)
+    parts = {name: [graphs[i] for i in idx] for name, idx in split.items()}
+    ids = {name: [g.material_id for g in part] for name, part in parts.items()}
+    torch.manual_seed(settings.seed)
+    model = build_model(settings)
+    inputs = ["hydrides"]
+    pretraining: dict[str, Any] | None = None
+    pretrain_history: list[dict[str, float]] = []
+    if pretrain_dir is not None and settings.pretrain_epochs > 0:
+        start = time.perf_counter()
+        held_out = set(ids["val"]) | set(ids["test"])
+        pre, excluded = load_pretrain_graphs(
+            Path(pretrain_dir), settings.max_atoms, held_out
+        )
+        read_s = time.perf_counter() - start
+        # the hydrides' normalisers, so the heads keep their scale when fine-tuned
+        fit_normalisers(model, parts["train"])
+        pre_result = train_model(
+            model,
+            pre["train"],
+            pre["val"],
+            epochs=settings.pretrain_epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            patience=settings.pretrain_patience,
+            seed=settings.seed,
+            device=device,
+            progress=pretrain_progress,
+            fit=False,
+        )
+        pretrain_history = pre_result.history
+        files = [str(Path(pretrain_dir) / f) for f in PRETRAIN_FILES.values()]
+        inputs += files
+        pretraining = {
+            "data": files,
+            "sizes": {k: len(v) for k, v in pre.items()},
+            "excluded_ids": excluded,
+            "epochs": settings.pretrain_epochs,
+            "epochs_run": pre_result.epochs_run,
+            "best_epoch": pre_result.best_epoch,
+            "best_val_loss": pre_result.best_val_loss,
+            "stopped_early": pre_result.stopped_early,
+            "read_seconds": read_s,
+            "seconds": pre_result.seconds,
+            "patience": settings.pretrain_patience,
+        }
+    n_epochs = epochs if epochs is not None else settings.epochs
+    result = train_model(
+        model,
+        parts["train"],
+        parts["val"],
+        epochs=n_epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        patience=settings.patience,
+        seed=settings.seed,
+        device=device,
+        progress=progress,
+    )
+    model_id = (
+        "cdvae-"
+        + content_hash(
+            {"config": model.config(), "split": ids, "at": utcnow().isoformat()}
+        )[:12]
+    )
+    data = factory.data_store()
+    checkpoint_key = put_bytes(
+        data, f"{model_id}/checkpoint", model.to_bytes(), model_id=model_id
+    )
+    history_key = put_json(
+        data,
+        f"{model_id}/history",
+        {
+            "history": result.history,
+            "pretrain_history": pretrain_history,
+            "split": ids,
+            "split_indices": split,
+        },
+        model_id=model_id,
+    )
+    training = {
+        "epochs": n_epochs,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "stopped_early": result.stopped_early,
+        "seconds": result.seconds,
+        "device": device,
+        "seed": settings.seed,
+        "batch_size": settings.batch_size,
+        "learning_rate": settings.learning_rate,
+        "patience": settings.patience,
+        "final": result.history[-1] if result.history else {},
+        "pretraining": pretraining,
+    }
+    doc = ModelDoc(
+        model_id=model_id,
+        run_id=run_id,
+        config=model.config(),
+        normalisers=model.normalisers(),
+        checkpoint_blob=checkpoint_key,
+        history_blob=history_key,
+        split_seed=settings.seed,
+        split_sizes={k: len(v) for k, v in ids.items()},
+        split=ids,
+        training=training,
+        build=BuildMeta(
+            versions=BuildMeta().versions | _versions(),
+            inputs=inputs,
+            settings=settings.model_dump(),
+        ),
+    )
+    factory.store("models").update([doc.model_dump(mode="json")], key="model_id")
+    return doc
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found = {}
+    for name in _VERSIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def latest_model_doc(factory: StoreFactory, model_id: str | None = None) -> ModelDoc:
+    """Return the named model document, or the most recently trained one."""
+    store = factory.store("models")
+    if model_id is not None:
+        doc = store.query_one({"model_id": model_id})
+        if doc is None:
+            raise DataNotFoundError(f"no model {model_id!r} in the models collection")
+    else:
+        docs = list(store.query(criteria={"kind": "cdvae"}))
+        if not docs:
+            raise DataNotFoundError("no trained generator; run `matforge train` first")
+        doc = max(docs, key=lambda d: str(d["last_updated"]))
+    doc.pop("_id", None)
+    return ModelDoc.model_validate(doc)
+
+
+def load_model(
+    factory: StoreFactory, model_id: str | None = None, device: str = "cpu"
+) -> tuple[ModelDoc, CrystalDiffusionVAE]:
+    """Load a stored generator and its document."""
+    from matforge.ml.model import CrystalDiffusionVAE
+
+    doc = latest_model_doc(factory, model_id)
+    payload = get_bytes(factory.data_store(), doc.checkpoint_blob)
+    model = CrystalDiffusionVAE.from_bytes(payload, map_location=device)
+    return doc, model.eval()
+
+
+def sampling_settings(
+    settings: GeneratorSettings, guided: bool = False
+) -> SamplingSettings:
+    """Return the sampling settings from the generator settings."""
+    from matforge.ml.sample import SamplingSettings
+
+    return SamplingSettings(
+        steps_per_level=settings.steps_per_level,
+        step_lr=settings.step_lr,
+        batch_size=settings.sample_batch_size,
+        guided=guided,
+        guide_steps=settings.guide_steps,
+        guide_lr=settings.guide_lr,
+        composition_temperature=settings.composition_temperature,
+        composition=settings.composition,
+    )
+
+
+def generate_candidates(
+    factory: StoreFactory,
+    settings: GeneratorSettings,
+    num_samples: int,
+    *,
+    model_id: str | None = None,
+    seed: int = 0,
+    guided: bool = False,
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+    run_id: str | None = None,
+) -> list[GeneratedDoc]:
+    """Sample candidates from a stored generator into the generated collection.
+
+    ``run_id`` (the campaign) is recorded on every document.
+
+    Returns
+    -------
+    list[GeneratedDoc]
+        One document per candidate, in sampling order; a re-run with the same
+        model, seed and settings gives the same ids and changes nothing.
+    """
+    from pymatgen.io.cif import CifWriter
+
+    from matforge.ml.sample import sample_crystals
+
+    doc, model = load_model(factory, model_id, device)
+    sampling = sampling_settings(settings, guided)
+    samples = sample_crystals(model, num_samples, seed, sampling, device, progress)
+    sampling_dict = asdict(sampling)
+    build = BuildMeta(
+        versions=BuildMeta().versions | _versions(),
+        inputs=[f"models/{doc.model_id}"],
+        settings={"seed": seed, "num_samples": num_samples, **sampling_dict},
+    )
+    docs = []
+    for index, sample in enumerate(samples):
+        structure = sample.structure
+        key = {"model": doc.model_id, "seed": seed, "sampling": sampling_dict}
+        docs.append(
+            GeneratedDoc(
+                generated_id="gen-" + content_hash({**key, "index": index})[:16],
+                model_id=doc.model_id,
+                run_id=run_id,
+                structure=structure,
+                cif=str(CifWriter(structure)),
+                formula=structure.composition.formula.replace(" ", ""),
+                reduced_formula=structure.composition.reduced_formula,
+                nsites=len(structure),
+                z=sample.z,
+                predicted_storage_score=sample.predicted_storage_score,
+                seed=seed,
+                index=index,
+                sampling=sampling_dict,
+                build=build,
+            )
+        )
+    upsert_documents(
+        factory.store("generated"),
+        [d.model_dump(mode="json") for d in docs],
+        hash_field="generated_id",
+    )
+    return docs
+
+
+def store_metrics(
+    factory: StoreFactory, model_id: str, metrics: dict[str, Any], label: str
+) -> None:
+    """Attach a metrics table to a model document under ``label``."""
+    store = factory.store("models")
+    doc = store.query_one({"model_id": model_id})
+    if doc is None:
+        raise MatforgeError(f"no model {model_id!r} to attach metrics to")
+    doc.pop("_id", None)
+    doc["metrics"] = {**(doc.get("metrics") or {}), label: metrics}
+    doc["last_updated"] = utcnow().isoformat()
+    store.update([doc], key="model_id")
+
+
+def model_history(factory: StoreFactory, doc: ModelDoc) -> dict[str, Any]:
+    """Return the stored training history and split of a model."""
+    return get_json(factory.data_store(), doc.history_blob)
+
+
+def evaluate_generator(
+    factory: StoreFactory,
+    docs: list[GeneratedDoc],
+    settings: GeneratorSettings,
+    *,
+    device: str = "cpu",
+    max_fingerprints: int | None = 500,
+) -> dict[str, Any]:
+    """Compute the metrics table of generated candidates and store it on the model.
+
+    Reconstruction runs on the model's test split; validity, uniqueness,
+    novelty (against the train split), COV and Wasserstein distances on ``docs``.
+    """
+    from matforge.ml.metrics import generation_metrics, reconstruction
+    from matforge.ml.sample import reconstruct_crystals
+
+    if not docs:
+        raise MatforgeError("no generated candidates to evaluate")
+    model_doc, model = load_model(factory, docs[0].model_id, device)
+    graphs, structures = load_hydride_graphs(factory, model_doc.config["max_atoms"])
+    by_id = {g.material_id: (g, s) for g, s in zip(graphs, structures, strict=True)}
+    missing = [i for part in model_doc.split.values() for i in part if i not in by_id]
+    if missing:
+        logger.warning("%d split crystals are no longer in the store", len(missing))
+    test = [by_id[i] for i in model_doc.split["test"] if i in by_id]
+    train = [by_id[i][1] for i in model_doc.split["train"] if i in by_id]
+    rebuilt = reconstruct_crystals(
+        model,
+        [g for g, _ in test],
+        docs[0].seed,
+        sampling_settings(settings),
+        device,
+    )
+    table: dict[str, Any] = {
+        f"recon_{k}": v
+        for k, v in reconstruction(rebuilt, [s for _, s in test]).items()
+    }
+    table.update(
+        generation_metrics(
+            [d.structure for d in docs],
+            [s for _, s in test],
+            train,
+            max_fingerprints=max_fingerprints,
+        )
+    )
+    table["mean_predicted_storage_score"] = sum(
+        d.predicted_storage_score for d in docs
+    ) / len(docs)
+    table["guided"] = bool(docs[0].sampling.get("guided"))
+    label = "guided" if table["guided"] else "unguided"
+    store_metrics(factory, model_doc.model_id, table, label)
+    return table

@@ -1,0 +1,187 @@
+"""The relax stage: a campaign's generated crystals in, relaxed documents out.
+
+The relaxation itself (an ML potential through atomate2's force-field makers,
+energies, formation energy, energy above the hull) lives in
+:mod:`matforge.potentials` and :mod:`matforge.flows.potentials`; here the
+stage reads the generated crystals and writes one relaxed document each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jobflow import job
+
+from matforge.errors import MatforgeError
+from matforge.flows.stages import StageMaker, execute_stage
+
+if TYPE_CHECKING:
+    from matforge.settings import MatforgeSettings
+    from matforge.stores import StoreFactory
+
+
+class StageUnavailableError(MatforgeError):
+    """A stage of the flow needs a package that is not installed."""
+
+
+def relax_generated(
+    factory: StoreFactory,
+    run_id: str,
+    settings: MatforgeSettings,
+    generated_ids: list[str],
+    potential: str | None = None,
+) -> dict[str, Any]:
+    """Relax a campaign's generated crystals into the relaxed collection.
+
+    Each crystal is relaxed with the ML potential (batched where the potential
+    allows), its MP-compatible formation energy and hull distance are computed
+    (:func:`matforge.flows.potentials.compute_energies`), and a
+    :class:`~matforge.schemas.relaxed.RelaxedDoc` is upserted on its
+    deterministic id; a failure is a document too, never dropped. Crystals
+    already relaxed with the same potential version are not relaxed again.
+
+    Parameters
+    ----------
+    factory
+        The store factory (generated in; relaxed out).
+    run_id
+        The campaign, recorded on every relaxed document.
+    settings
+        The matforge settings (potential, score).
+    generated_ids
+        The generated documents to relax.
+    potential
+        Name of the ML potential (None: ``settings.potential``).
+
+    Returns
+    -------
+    dict
+        Counts ``relaxed``, ``converged``, ``failed`` and ``reused``.
+    """
+    from pymatgen.core import Structure
+
+    from matforge.flows.potentials import compute_energies, potential_of
+    from matforge.schemas import BuildMeta
+    from matforge.schemas.relaxed import RelaxedDoc, relaxed_id_for
+    from matforge.stores.writes import stored_values, upsert_documents
+
+    spec = potential_of(settings, potential)
+    wanted = set(generated_ids)
+    generated = [
+        doc
+        for doc in factory.store("generated").query({"run_id": run_id})
+        if doc["generated_id"] in wanted
+    ]
+    relaxed_store = factory.store("relaxed")
+    ids = {
+        doc["generated_id"]: relaxed_id_for(
+            doc["generated_id"], spec.name, spec.version
+        )
+        for doc in generated
+    }
+    done = stored_values(relaxed_store, "relaxed_id", list(ids.values()), "relaxed_id")
+    todo = [doc for doc in generated if ids[doc["generated_id"]] not in done]
+    structures = [Structure.from_dict(doc["structure"]) for doc in todo]
+    labels = [(doc["generated_id"], None) for doc in todo]
+    rows = (
+        compute_energies(factory, structures, labels, spec, relax=True) if todo else []
+    )
+    build = BuildMeta(
+        inputs=[f"generated:{run_id}"],
+        settings={
+            "potential": settings.potential.model_dump(mode="json"),
+            "score": settings.score.model_dump(),
+        },
+    )
+    docs = []
+    for doc, structure, row in zip(todo, structures, rows, strict=True):
+        common = {
+            "generated_id": doc["generated_id"],
+            "initial_structure": structure,
+            "potential": row.result.potential,
+            "potential_version": row.result.potential_version,
+            "steps": row.result.steps,
+            "run_id": run_id,
+            "relaxed_id": ids[doc["generated_id"]],
+            "build": build,
+        }
+        failure = row.error or row.result.error
+        if failure is not None or row.result.energy is None:
+            relaxed = RelaxedDoc.from_failure(
+                **common, reason=failure or "the potential gave no energy"
+            )
+        else:
+            energy = row.result.energy / len(row.result.structure)
+            relaxed = RelaxedDoc.from_relaxation(
+                **common,
+                structure=row.result.structure,
+                converged=row.result.converged,
+                energy_per_atom=energy,
+                formation_energy_per_atom=row.formation_energy_per_atom,
+                e_above_hull=row.e_above_hull,
+                max_force=row.result.max_force,
+                e_threshold=settings.score.e_threshold,
+                sigma=settings.score.sigma,
+            )
+        docs.append(relaxed.model_dump())
+    if docs:
+        upsert_documents(relaxed_store, docs, "relaxed_id")
+    failed = sum(bool(d.get("failed")) for d in docs)
+    return {
+        "relaxed": len(docs),
+        "converged": sum(bool(d.get("converged")) for d in docs),
+        "failed": failed,
+        "reused": len(generated) - len(todo),
+        "potential": f"{spec.name} {spec.version}",
+    }
+
+
+def relax_stage(
+    factory: StoreFactory,
+    settings: MatforgeSettings,
+    run_id: str,
+    upstream: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Relax the crystals the generate stage made (see :func:`relax_generated`)."""
+    if not upstream or "generated_ids" not in upstream:
+        raise ValueError("the relax stage needs the generate stage's generated_ids")
+    return dict(
+        relax_generated(
+            factory,
+            run_id,
+            settings,
+            list(upstream["generated_ids"]),
+            potential=settings.run.potential,
+        )
+    )
+
+
+@dataclass
+class RelaxGeneratedMaker(StageMaker):
+    """Relax a campaign's generated crystals with an ML potential.
+
+    Parameters
+    ----------
+    potential
+        Name of the ML potential; None takes ``run.potential`` where the job
+        runs.
+    """
+
+    name: str = "relax"
+    potential: str | None = None
+
+    @job
+    def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the stage; return its small output."""
+        maker = self
+        if self.potential is not None:
+            run = {**self.overrides.get("run", {}), "potential": self.potential}
+            maker = StageMaker(self.name, self.run_id, {**self.overrides, "run": run})
+        return execute_stage(
+            maker,
+            "relax",
+            lambda s: {"potential": s.run.potential, "score": s.score.model_dump()},
+            relax_stage,
+            upstream,
+        )

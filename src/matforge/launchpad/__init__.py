@@ -1,0 +1,1 @@
+"""FireWorks: launchpad, worker and queue-adapter files, and submitting flows."""

@@ -1,0 +1,177 @@
+"""Training loop of the generator with early stopping on the validation loss."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+
+from matforge.ml.model import CrystalDiffusionVAE
+
+LOSS_NAMES = (
+    "loss",
+    "kl",
+    "natom",
+    "lattice",
+    "composition",
+    "coord",
+    "type",
+    "property",
+)
+
+
+@dataclass
+class TrainResult:
+    """What a training run did."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = math.inf
+    epochs_run: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def fit_normalisers(model: CrystalDiffusionVAE, train: Sequence[Data]) -> None:
+    """Fit the lattice and storage-score normalisers on the training graphs."""
+    lengths = torch.cat([d.lengths for d in train])
+    angles = torch.cat([d.angles for d in train])
+    num_atoms = torch.cat([d.num_atoms for d in train]).float()
+    raw = torch.cat([lengths / num_atoms[:, None] ** (1 / 3), angles], dim=-1)
+    scores = torch.cat([d.y[d.y_mask] for d in train])
+    if len(scores) >= 2:
+        p_mean, p_std = float(scores.mean()), float(scores.std())
+    else:
+        p_mean, p_std = (float(scores.mean()) if len(scores) else 0.0), 1.0
+    model.set_normalisers(raw.mean(0), raw.std(0), p_mean, p_std)
+    model.set_element_vocabulary(torch.cat([d.atom_types for d in train]))
+
+
+def _epoch(
+    model: CrystalDiffusionVAE,
+    loader: DataLoader,
+    device: torch.device,
+    generator: torch.Generator,
+    optimiser: torch.optim.Optimizer | None,
+) -> dict[str, float]:
+    totals = dict.fromkeys(LOSS_NAMES, 0.0)
+    count = 0
+    for cpu_data in loader:
+        data = cpu_data.to(device)
+        losses = model.loss(data, generator)
+        if optimiser is not None:
+            optimiser.zero_grad()
+            losses["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+        n = len(data.num_atoms)
+        for name in LOSS_NAMES:
+            totals[name] += float(losses[name].detach()) * n
+        count += n
+    return {name: value / max(count, 1) for name, value in totals.items()}
+
+
+def train_model(
+    model: CrystalDiffusionVAE,
+    train: Sequence[Data],
+    val: Sequence[Data],
+    *,
+    epochs: int = 300,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    patience: int = 40,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+    fit: bool = True,
+) -> TrainResult:
+    """Train a model in place and keep the weights of the best validation epoch.
+
+    Parameters
+    ----------
+    model
+        The model; its normalisers are fitted on ``train`` first (see ``fit``).
+    train, val
+        Training and validation graphs (``val`` may be empty: then the
+        training loss decides).
+    epochs
+        Most epochs to run.
+    batch_size
+        Crystals per batch.
+    learning_rate
+        Adam learning rate.
+    patience
+        Epochs without a better validation loss before stopping.
+    seed
+        Seed of the shuffling, the latent samples and the noise.
+    device
+        ``cpu`` or ``cuda``.
+    progress
+        Called after every epoch with its number and the logged losses.
+    fit
+        Fit the normalisers and the element vocabulary on ``train``; False
+        keeps the model's (pre-training on other crystals with the target
+        data's normalisers).
+
+    Returns
+    -------
+    TrainResult
+        History (train and val losses per epoch), best epoch and timing.
+    """
+    torch.manual_seed(seed)
+    dev = torch.device(device)
+    if fit:
+        fit_normalisers(model, train)
+    model.to(dev)
+    generator = torch.Generator(device=dev).manual_seed(seed)
+    loader_generator = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(
+        list(train), batch_size=batch_size, shuffle=True, generator=loader_generator
+    )
+    val_loader = DataLoader(list(val), batch_size=batch_size)
+    val_generator = torch.Generator(device=dev)
+    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, factor=0.6, patience=max(patience // 4, 1), min_lr=1e-5
+    )
+    result = TrainResult()
+    best_state = copy.deepcopy(model.state_dict())
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        row = {
+            f"train_{k}": v
+            for k, v in _epoch(model, train_loader, dev, generator, optimiser).items()
+        }
+        model.eval()
+        with torch.no_grad():
+            # the same noise every epoch, so validation losses are comparable
+            val_generator.manual_seed(seed + 1)
+            if len(val):
+                val_losses = _epoch(model, val_loader, dev, val_generator, None)
+                row.update({f"val_{k}": v for k, v in val_losses.items()})
+        monitored = row["val_loss"] if len(val) else row["train_loss"]
+        row["epoch"] = epoch
+        row["lr"] = optimiser.param_groups[0]["lr"]
+        result.history.append(row)
+        scheduler.step(monitored)
+        if monitored < result.best_val_loss:
+            result.best_val_loss = monitored
+            result.best_epoch = epoch
+            best_state = copy.deepcopy(model.state_dict())
+        result.epochs_run = epoch + 1
+        if progress is not None:
+            progress(epoch, row)
+        if epoch - result.best_epoch >= patience:
+            result.stopped_early = True
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,280 @@
+"""Gather a campaign's documents and write its report.
+
+Everything is read from the store (stage records, hydrides, causal graph,
+model, candidates), so ``matforge report`` can rebuild the report of any
+campaign anywhere the database is reachable. The files are written to a
+folder and their bytes kept in the data store under ``report/<run_id>/``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matforge.errors import DataNotFoundError
+
+if TYPE_CHECKING:
+    from matforge.stores import StoreFactory
+
+REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rank", "rank"),
+    ("formula", "formula"),
+    ("E_form pred (eV/atom)", "formation_energy_per_atom"),
+    ("E_form DFT (eV/atom)", "formation_energy_dft_per_atom"),
+    ("score", "storage_score"),
+    ("sq. error", "squared_error"),
+    ("known id", "matched_id"),
+    ("same formula", "same_formula"),
+    ("same ratio", "same_ratio"),
+    ("E_hull (eV/atom)", "e_above_hull"),
+    ("novel", "is_novel"),
+)
+"""The top-candidates table: the paper's columns plus the energy above the hull."""
+
+_CONTENT_TYPES = {
+    ".png": "image/png",
+    ".md": "text/markdown",
+    ".html": "text/html",
+}
+
+
+@dataclass
+class ReportResult:
+    """What :func:`write_report` wrote."""
+
+    files: list[Path] = field(default_factory=list)
+    blobs: list[str] = field(default_factory=list)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _stage_rows(factory: StoreFactory, run_id: str) -> list[dict[str, str]]:
+    from matforge.flows.discovery import run_summary
+
+    rows = []
+    for stage in run_summary(factory, run_id, top=0)["stages"]:
+        seconds = stage["seconds"]
+        rows.append(
+            {
+                "stage": stage["stage"],
+                "status": stage["status"],
+                "count": _cell(stage["count"]),
+                "time (s)": "-" if seconds is None else f"{seconds:.1f}",
+            }
+        )
+    return rows
+
+
+def _figures(factory: StoreFactory, run_id: str) -> dict[str, bytes]:
+    from matforge.flows.runs import run_records
+    from matforge.report import plots
+    from matforge.stores.queries import scan_documents
+
+    records = {r["stage"]: r for r in run_records(factory, run_id)}
+    dataset = [
+        d["storage_score"]
+        for d in scan_documents(factory.store("hydrides"), ["storage_score"])
+        if isinstance(d.get("storage_score"), int | float)
+    ]
+    mine = [
+        d
+        for d in scan_documents(
+            factory.store("candidates"),
+            [
+                "run_id",
+                "status",
+                "storage_score",
+                "formation_energy_per_atom",
+                "formation_energy_dft_per_atom",
+                "reduced_formula",
+            ],
+        )
+        if d.get("run_id") == run_id and d.get("status") == "candidate"
+    ]
+    figures = {
+        "score_distribution.png": plots.score_distribution(
+            dataset,
+            [d["storage_score"] for d in mine if d.get("storage_score") is not None],
+        ),
+        "eform_parity.png": plots.eform_parity(
+            [d.get("formation_energy_per_atom") for d in mine],
+            [d.get("formation_energy_dft_per_atom") for d in mine],
+            [d.get("reduced_formula", "") for d in mine],
+        ),
+    }
+    causal = records.get("causal", {}).get("output") or {}
+    graph = _graph_png(factory, causal.get("graph_id"))
+    if graph is not None:
+        figures["causal_graph.png"] = graph
+    train = records.get("train", {}).get("output") or {}
+    generate = records.get("generate", {}).get("output") or {}
+    history = _history(factory, train.get("model_id"))
+    figures["generator_metrics.png"] = plots.generator_metrics(
+        history, generate.get("metrics") or {}
+    )
+    return figures
+
+
+def _graph_png(factory: StoreFactory, graph_id: str | None) -> bytes | None:
+    from matforge.flows.causal import load_artefact
+    from matforge.schemas.causal import CausalGraphDoc
+
+    if graph_id is None:
+        return None
+    doc = factory.store("causal_graphs").query_one({"graph_id": graph_id})
+    if doc is None:
+        return None
+    doc.pop("_id", None)
+    graph = CausalGraphDoc.model_validate(doc)
+    for ref in graph.artefacts:
+        if ref.kind == "png":
+            try:
+                return load_artefact(factory.data_store(), ref)
+            except KeyError:
+                return None
+    return None
+
+
+def _history(factory: StoreFactory, model_id: str | None) -> list[dict[str, Any]]:
+    from matforge.flows.generator import latest_model_doc, model_history
+
+    if model_id is None:
+        return []
+    try:
+        doc = latest_model_doc(factory, model_id)
+        return list(model_history(factory, doc).get("history", []))
+    except DataNotFoundError:
+        return []
+
+
+def _markdown_table(rows: list[dict[str, str]], columns: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
+    return lines
+
+
+def _html_table(rows: list[dict[str, str]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(row[c])}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto}"
+    "table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+    "img{max-width:100%}"
+)
+
+_CAPTIONS = {
+    "score_distribution.png": "Storage-score distribution, dataset vs candidates",
+    "causal_graph.png": "Causal graph (FCI PAG) around the storage score",
+    "generator_metrics.png": "Generator training and metrics",
+    "eform_parity.png": "Formation energy: ML potential vs DFT",
+}
+
+
+def write_report(
+    factory: StoreFactory, run_id: str, out_dir: str | Path, top: int = 10
+) -> ReportResult:
+    """Write ``report.md``, ``report.html`` and the PNGs of a campaign.
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    run_id
+        The campaign.
+    out_dir
+        Folder to write into (created).
+    top
+        Rows of the candidates table.
+
+    Returns
+    -------
+    ReportResult
+        The files written and their keys in the data store.
+
+    Raises
+    ------
+    DataNotFoundError
+        If the store holds no record of the campaign.
+    """
+    from matforge.flows.stages import run_candidates
+    from matforge.schemas.common import utcnow
+    from matforge.stores.artefacts import put_bytes
+
+    stages = _stage_rows(factory, run_id)
+    if not stages:
+        raise DataNotFoundError(f"no campaign {run_id!r} in the store")
+    ranked = run_candidates(factory, run_id, top)
+    figures = _figures(factory, run_id)
+    stage_cols = ["stage", "status", "count", "time (s)"]
+    cand_cols = [head for head, _ in REPORT_COLUMNS]
+    cand_rows = [{head: _cell(r.get(f)) for head, f in REPORT_COLUMNS} for r in ranked]
+    title = f"matforge campaign {run_id}"
+    made = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+
+    md = [f"# {title}", "", f"Made {made} from {factory.location}.", ""]
+    md += ["## Stages", "", *_markdown_table(stages, stage_cols), ""]
+    md += [f"## Top {top} candidates", ""]
+    md += _markdown_table(cand_rows, cand_cols) if cand_rows else ["No candidates."]
+    md.append("")
+    html_parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Made {made} from {html.escape(factory.location)}.</p>",
+        "<h2>Stages</h2>",
+        _html_table(stages, stage_cols),
+        f"<h2>Top {top} candidates</h2>",
+        _html_table(cand_rows, cand_cols) if cand_rows else "<p>No candidates.</p>",
+        "<h2>Figures</h2>",
+    ]
+    md += ["## Figures", ""]
+    for name, caption in _CAPTIONS.items():
+        if name in figures:
+            md += [f"### {caption}", "", f"![{caption}]({name})", ""]
+            html_parts.append(
+                f"<h3>{html.escape(caption)}</h3><img src='{name}' "
+                f"alt='{html.escape(caption)}'>"
+            )
+    html_parts.append("</body></html>")
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    payloads = {
+        **figures,
+        "report.md": "\n".join(md).encode(),
+        "report.html": "\n".join(html_parts).encode(),
+    }
+    result = ReportResult()
+    data = factory.data_store()
+    for name, payload in payloads.items():
+        path = folder / name
+        path.write_bytes(payload)
+        result.files.append(path)
+        key = put_bytes(
+            data,
+            f"report/{run_id}/{name}",
+            payload,
+            run_id=run_id,
+            content_type=_CONTENT_TYPES[path.suffix],
+        )
+        result.blobs.append(key)
+    return result

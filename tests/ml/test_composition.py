@@ -1,0 +1,85 @@
+import math
+
+import pytest
+import torch
+
+from matforge.ml.composition import (
+    _count_vectors,
+    charge_balanced,
+    decode_composition,
+)
+
+H, CA, MG, PT = 1, 20, 12, 78
+
+
+def _probs(pairs: dict[int, float]) -> torch.Tensor:
+    probs = torch.zeros(100)
+    for z, p in pairs.items():
+        probs[z - 1] = p
+    return probs
+
+
+def _counts(n: int, size: int = 21) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.tensor(n), size).double()
+
+
+def test_count_vectors_are_every_split_of_the_total():
+    vectors = _count_vectors(3, 5)
+    assert len(vectors) == math.comb(5 + 2, 2)
+    assert (vectors.sum(-1) == 5).all()
+    assert (vectors >= 0).all()
+    assert len({tuple(v) for v in vectors.tolist()}) == len(vectors)
+
+
+@pytest.mark.parametrize(
+    ("symbols", "counts", "expected"),
+    [
+        (("Ca", "H"), (1, 2), True),
+        (("Ca", "H"), (2, 4), True),
+        (("Ca", "H"), (2, 1), False),
+        (("Pt", "H"), (1, 2), False),  # H- beside a more electronegative cation
+        (("Na", "K"), (1, 3), True),  # an alloy
+        (("H",), (2,), True),
+        (("Ca", "H"), (0, 2), True),  # zeros are ignored
+    ],
+)
+def test_charge_balance_follows_smact(symbols, counts, expected):
+    assert charge_balanced(symbols, counts) is expected
+
+
+def test_the_most_probable_balanced_composition_is_chosen():
+    probs = _probs({CA: 0.6, H: 0.4})
+    # unconstrained, Ca2H is the most probable 3-atom composition
+    assert decode_composition(probs, _counts(3), balanced=False) == (3, {CA: 2, H: 1})
+    assert decode_composition(probs, _counts(3)) == (3, {CA: 1, H: 2})
+
+
+def test_no_crystal_is_dropped_when_nothing_balances():
+    probs = _probs({CA: 0.6, H: 0.4})
+    # only the single most probable candidate is considered: Ca2H, unbalanced
+    assert decode_composition(probs, _counts(3), log_prob_window=0.0) == (
+        3,
+        {CA: 2, H: 1},
+    )
+
+
+def test_draws_are_seeded_balanced_and_varied():
+    probs = _probs({MG: 0.3, CA: 0.3, H: 0.4})
+    atom_counts = torch.zeros(21, dtype=torch.double)
+    atom_counts[[3, 4, 6]] = torch.tensor([0.5, 0.3, 0.2], dtype=torch.double)
+
+    def draws(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return [
+            decode_composition(probs, atom_counts, generator=generator)
+            for _ in range(30)
+        ]
+
+    first = draws(0)
+    assert first == draws(0)
+    assert len({str(c) for c in first}) > 3
+    for n, comp in first:
+        assert n in (3, 4, 6)
+        assert sum(comp.values()) == n
+        symbols = {H: "H", MG: "Mg", CA: "Ca"}
+        assert charge_balanced(tuple(symbols[z] for z in comp), tuple(comp.values()))

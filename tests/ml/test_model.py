@@ -1,0 +1,134 @@
+import io
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from matforge.ml.data import structure_to_data
+from matforge.ml.model import CrystalDiffusionVAE
+
+
+def tiny_model(**overrides) -> CrystalDiffusionVAE:
+    torch.manual_seed(0)
+    config = {
+        "hidden_dim": 16,
+        "latent_dim": 8,
+        "num_encoder_layers": 2,
+        "num_decoder_layers": 2,
+        "num_basis": 8,
+        "cutoff": 4.0,
+        "num_noise_levels": 5,
+    }
+    config.update(overrides)
+    return CrystalDiffusionVAE(**config).double().eval()
+
+
+def _batch(structures):
+    batch = Batch.from_data_list([structure_to_data(s) for s in structures])
+    batch.frac_coords = batch.frac_coords.double()
+    batch.lattice = batch.lattice.double()
+    return batch
+
+
+def _encode(model, b, frac=None, lattice=None, types=None):
+    return model.encode(
+        b.atom_types if types is None else types,
+        b.frac_coords if frac is None else frac,
+        b.lattice if lattice is None else lattice,
+        b.num_atoms,
+        b.batch,
+    )
+
+
+def _rotation(seed: int) -> torch.Tensor:
+    q, _ = torch.linalg.qr(
+        torch.randn(3, 3, generator=torch.Generator().manual_seed(seed)).double()
+    )
+    return q
+
+
+def test_encoder_is_invariant(seed_structures):
+    model = tiny_model()
+    b = _batch(seed_structures[:4])
+    mu, log_var = _encode(model, b)
+    # rotation (or reflection) of the whole crystal: lattice rows rotate
+    rot = _rotation(1)
+    mu_r, lv_r = _encode(model, b, lattice=b.lattice @ rot.T)
+    assert torch.allclose(mu, mu_r, atol=1e-8)
+    assert torch.allclose(log_var, lv_r, atol=1e-8)
+    # translation of all atoms of a crystal
+    shift = torch.tensor([0.31, -0.17, 0.55], dtype=torch.float64)
+    mu_t, _ = _encode(model, b, frac=torch.remainder(b.frac_coords + shift, 1.0))
+    assert torch.allclose(mu, mu_t, atol=1e-8)
+    # another periodic image of every atom
+    images = torch.randint(-3, 4, b.frac_coords.shape).double()
+    mu_i, _ = _encode(model, b, frac=b.frac_coords + images)
+    assert torch.allclose(mu, mu_i, atol=1e-8)
+    # permutation of the atoms within each crystal
+    perm = torch.cat(
+        [
+            start + torch.randperm(int(n), generator=torch.Generator().manual_seed(2))
+            for start, n in zip(
+                torch.cumsum(b.num_atoms, 0) - b.num_atoms, b.num_atoms, strict=True
+            )
+        ]
+    )
+    mu_p, _ = _encode(model, b, frac=b.frac_coords[perm], types=b.atom_types[perm])
+    assert torch.allclose(mu, mu_p, atol=1e-8)
+
+
+def _score(model, b, z, frac, lattice, types=None):
+    sigma = torch.full((len(frac),), 0.3, dtype=torch.float64)
+    return model.score(
+        z,
+        b.atom_types if types is None else types,
+        frac,
+        lattice,
+        b.num_atoms,
+        b.batch,
+        sigma,
+    )
+
+
+def test_coordinate_score_rotates_with_the_crystal(seed_structures):
+    model = tiny_model()
+    b = _batch(seed_structures[:3])
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(3)).double()
+    frac = torch.remainder(b.frac_coords + 0.05 * torch.randn_like(b.frac_coords), 1)
+    score, logits = _score(model, b, z, frac, b.lattice)
+    assert score.abs().max() > 0
+    rot = _rotation(4)
+    score_r, logits_r = _score(model, b, z, frac, b.lattice @ rot.T)
+    assert torch.allclose(score_r, score @ rot.T, atol=1e-8)
+    assert torch.allclose(logits_r, logits, atol=1e-8)
+    # invariant to a translation and to the choice of periodic image
+    moved = torch.remainder(frac + torch.tensor([0.2, 0.4, 0.6]).double(), 1.0) + 1.0
+    score_t, _ = _score(model, b, z, moved, b.lattice)
+    assert torch.allclose(score_t, score, atol=1e-8)
+
+
+def test_checkpoint_round_trips_exactly(seed_structures):
+    model = tiny_model(beta=0.05, cost_coord=3.0).float()
+    model.set_normalisers(torch.arange(6.0), torch.ones(6) * 2, 0.1, 0.02)
+    payload = model.to_bytes()
+    # plain tensors, strings and numbers only: loadable without pickle
+    checkpoint = torch.load(io.BytesIO(payload), weights_only=True)
+    assert isinstance(checkpoint["config"], str)
+    loaded = CrystalDiffusionVAE.from_bytes(payload)
+    assert loaded.config() == model.config()
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    z = torch.randn(2, 8)
+    assert torch.equal(loaded.predict_storage_score(z), model.predict_storage_score(z))
+    with pytest.raises(ValueError, match="format"):
+        CrystalDiffusionVAE.from_checkpoint({**checkpoint, "format": 99})
+
+
+def test_losses_are_finite_and_logged(seed_structures):
+    model = tiny_model().float().train()
+    b = Batch.from_data_list([structure_to_data(s, 0.1) for s in seed_structures])
+    out = model.loss(b, torch.Generator().manual_seed(0))
+    expected = {"loss", "kl", "natom", "lattice", "composition", "coord", "type"}
+    assert expected | {"property"} == set(out)
+    assert all(torch.isfinite(v) for v in out.values())
+    out["loss"].backward()
