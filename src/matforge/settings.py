@@ -347,6 +347,14 @@ class GeneratorSettings(BaseModel):
         "drawn (CDVAE: 1; lower sharpens a blurred composition, but with the "
         "balanced decoding it mostly gives more pure-hydrogen cells).",
     )
+    hydride_redraws: int = Field(
+        default=64,
+        ge=0,
+        description="Condition decoded compositions on holding hydrogen and a "
+        "metal, the platform's scope: a multinomial draw without both is redrawn "
+        "up to this many times, the balanced decoding keeps only such "
+        "compositions; 0: CDVAE's unconditioned draw.",
+    )
     composition: Literal["balanced", "multinomial", "counts"] = Field(
         default="multinomial",
         description="How atom types are decoded: every atom drawn from the "
@@ -371,6 +379,11 @@ class RunSettings(BaseModel):
     )
     quick_samples: int = Field(
         default=24, ge=1, description="Crystals proposed by `--quick`."
+    )
+    quick_potential: str = Field(
+        default="sevennet-0",
+        description="ML potential of the relax stage in `--quick` (SevenNet-0 is "
+        "about 2.6 times faster than SevenNet-l3i5 here).",
     )
     quick_bootstrap: int = Field(
         default=5, ge=0, description="Causal bootstrap resamples of `--quick`."

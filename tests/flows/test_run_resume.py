@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from campaign import SHARED, campaign_env, command, run
+from pymatgen.core import Composition
 
 from matforge.settings import load_settings
 from matforge.stores import COLLECTIONS, StoreFactory
@@ -68,6 +69,10 @@ def test_quick_run_reaches_candidates_and_report(finished):
     assert "[5/9] generate: started" in finished["stderr"]
     counts = _no_duplicates(finished["env"])
     assert counts["generated"] == counts["relaxed"] == counts["candidates"] == 6
+    # the quick generator's compositions are hydrides, so some get ranked
+    ranked = [c for c in _candidates(finished["env"]) if c[1] == "candidate"]
+    assert ranked, "the quick campaign ranked no candidate"
+    assert all(Composition(formula)["H"] > 0 for formula, *_ in ranked)
     with _factory(finished["env"]) as factory:
         docs = list(factory.store("candidates").query(properties=["run_id"]))
         assert {d["run_id"] for d in docs} == {summary["run_id"]}

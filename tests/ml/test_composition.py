@@ -83,3 +83,37 @@ def test_draws_are_seeded_balanced_and_varied():
         assert sum(comp.values()) == n
         symbols = {H: "H", MG: "Mg", CA: "Ca"}
         assert charge_balanced(tuple(symbols[z] for z in comp), tuple(comp.values()))
+
+
+def test_hydride_conditioning_brings_in_hydrogen_and_a_metal():
+    # hydrogen is only the fifth most probable element: outside the four
+    # considered, so without the condition no composition holds it
+    probs = _probs({8: 0.3, 9: 0.25, 17: 0.2, 35: 0.15, H: 0.05, MG: 0.05})
+    n, free = decode_composition(probs, _counts(4), balanced=False)
+    assert H not in free
+    n, counts = decode_composition(probs, _counts(4), balanced=False, hydride=True)
+    assert counts[H] >= 1
+    assert any(z in counts for z in (MG,))
+    assert n == sum(counts.values()) == 4
+
+
+def test_hydride_conditioning_is_dropped_when_impossible():
+    # a one-atom cell cannot hold hydrogen and a metal: the crystal stays
+    n, counts = decode_composition(_probs({MG: 0.6, H: 0.4}), _counts(1), hydride=True)
+    assert n == 1
+    assert sum(counts.values()) == 1
+
+
+def test_multinomial_draws_are_redrawn_until_they_are_hydrides():
+    from matforge.ml.sample import draw_types
+
+    probs = torch.stack([_probs({8: 0.9, H: 0.05, CA: 0.05})] * 6)
+    num_atoms = torch.tensor([4, 4, 4, 4, 4, 4])
+    plain = draw_types(probs, num_atoms, torch.Generator().manual_seed(0))
+    conditioned = draw_types(
+        probs, num_atoms, torch.Generator().manual_seed(0), hydride=500
+    )
+    crystals = conditioned.reshape(6, 4)
+    assert all((c == H).any() and (c == CA).any() for c in crystals)
+    # unconditioned, most crystals are oxygen only
+    assert sum((c == H).any() and (c == CA).any() for c in plain.reshape(6, 4)) < 6

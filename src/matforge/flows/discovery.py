@@ -50,11 +50,24 @@ _SHAPING = ("ingest", "score", "causal", "ml", "candidates", "run")
 
 
 def quick_overrides(settings: MatforgeSettings) -> dict[str, Any]:
-    """Return the settings patch of a quick campaign: tiny generator, few samples."""
+    """Return the settings patch of a quick campaign: tiny generator, few samples.
+
+    The tiny generator's composition head is still nearly flat, so its
+    compositions are decoded whole under charge balance (``balanced``) rather
+    than atom by atom: a first look then shows small, plausible hydrides,
+    relaxed with the faster potential ``run.quick_potential``.
+    """
     return {
-        "ml": {"epochs": settings.ml.quick_epochs, "pretrain_epochs": 0},
+        "ml": {
+            "epochs": settings.ml.quick_epochs,
+            "pretrain_epochs": 0,
+            "composition": "balanced",
+        },
         "causal": {"bootstrap": settings.run.quick_bootstrap},
-        "run": {"num_samples": settings.run.quick_samples},
+        "run": {
+            "num_samples": settings.run.quick_samples,
+            "potential": settings.run.quick_potential,
+        },
     }
 
 

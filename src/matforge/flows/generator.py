@@ -346,6 +346,7 @@ def sampling_settings(
         guide_lr=settings.guide_lr,
         composition_temperature=settings.composition_temperature,
         composition=settings.composition,
+        hydride_redraws=settings.hydride_redraws,
     )
 
 

@@ -99,6 +99,45 @@ def charge_balanced(symbols: tuple[str, ...], counts: tuple[int, ...]) -> bool:
     )
 
 
+def _with_hydride_elements(probs: Tensor, order: Tensor, k: int) -> Tensor:
+    """Return the ``k`` most probable elements, hydrogen and a metal among them."""
+    from pymatgen.core import Element
+
+    from matforge.core.chemistry import is_metal
+
+    ranked = [int(i) for i in order if probs[i] > 0]
+    top = ranked[:k]
+    must = []
+    if 0 in ranked:
+        must.append(0)
+    metal = next((i for i in ranked if is_metal(Element.from_Z(i + 1).symbol)), None)
+    if metal is not None:
+        must.append(metal)
+    for index in must:
+        if index not in top:
+            rest = [i for i in top if i not in must]
+            if rest and len(top) >= k:
+                top.remove(rest[-1])
+            top.append(index)
+    top.sort(key=lambda i: -float(probs[i]))
+    return torch.tensor(top, dtype=torch.long)
+
+
+def hydride_mask(symbols: tuple[str, ...], vectors: np.ndarray) -> np.ndarray:
+    """Return which count vectors over ``symbols`` hold H and at least one metal."""
+    from matforge.core.chemistry import is_metal
+
+    is_h = np.array([s == "H" for s in symbols])
+    metal = np.array([is_metal(s) for s in symbols])
+    has_h = (
+        (vectors[:, is_h] > 0).any(-1) if is_h.any() else np.zeros(len(vectors), bool)
+    )
+    has_metal = (
+        (vectors[:, metal] > 0).any(-1) if metal.any() else np.zeros(len(vectors), bool)
+    )
+    return has_h & has_metal
+
+
 def decode_composition(
     element_probs: Tensor,
     atom_count_probs: Tensor,
@@ -108,6 +147,7 @@ def decode_composition(
     atom_count_candidates: int = DEFAULT_ATOM_COUNT_CANDIDATES,
     balanced: bool = True,
     log_prob_window: float = 12.0,
+    hydride: bool = False,
 ) -> tuple[int, dict[int, int]]:
     """Return an integer composition, drawn or the most probable one.
 
@@ -138,6 +178,12 @@ def decode_composition(
         Condition on :func:`charge_balanced`.
     log_prob_window
         Candidates this far (natural log) below the best are ignored.
+    hydride
+        Condition on holding hydrogen and at least one metal (the platform's
+        scope): hydrogen and the most probable metal join the elements
+        considered (in place of the least probable) when the head gives them
+        any probability, and the law is renormalised over the candidates with
+        both, before the window; dropped when no candidate has both.
 
     Returns
     -------
@@ -148,7 +194,11 @@ def decode_composition(
 
     probs = element_probs.detach().double().cpu()
     k = int(min(max_elements, int((probs > 0).sum())))
-    top = torch.argsort(probs, descending=True)[:k]
+    order = torch.argsort(probs, descending=True)
+    top = order[:k]
+    if hydride:
+        top = _with_hydride_elements(probs, order, k)
+        k = len(top)
     log_p = torch.log(probs[top].clamp_min(1e-300)).numpy()
     numbers = [int(i) + 1 for i in top]
     symbols = tuple(Element.from_Z(z).symbol for z in numbers)
@@ -174,7 +224,13 @@ def decode_composition(
     vectors = np.concatenate(blocks)
     score = np.concatenate(scores)
     total = np.concatenate(sizes)
-    keep = np.flatnonzero(score >= score.max() - log_prob_window)
+    allowed = np.ones(len(vectors), dtype=bool)
+    if hydride:
+        allowed = hydride_mask(symbols, vectors)
+        if not allowed.any():
+            allowed[:] = True
+    best = score[allowed].max()
+    keep = np.flatnonzero(allowed & (score >= best - log_prob_window))
     if balanced:
         ok = [
             i

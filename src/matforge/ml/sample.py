@@ -37,6 +37,12 @@ class SamplingSettings:
     (CDVAE: 1); below 1 it sharpens a blurred composition. ``decode_types``
     lets the score network's type logits replace the types at every Langevin
     step, as CDVAE does.
+    ``hydride_redraws`` > 0 conditions the decoded compositions on holding
+    hydrogen and a metal (the platform's scope): the multinomial draw of a
+    crystal without both is redrawn up to that many times (rejection sampling
+    of the conditional law; the last draw stays when none has both) and the
+    balanced decoding renormalises over such compositions; 0 is CDVAE's
+    unconditioned draw.
     """
 
     steps_per_level: int = 2
@@ -51,6 +57,7 @@ class SamplingSettings:
     draw_composition: bool = True
     composition_temperature: float = 1.0
     min_expected_atoms: float = 0.25
+    hydride_redraws: int = 64
 
 
 @dataclass
@@ -82,6 +89,56 @@ def largest_remainder_counts(
         order = torch.argsort(exact - counts, descending=True)
         counts[order[:missing]] += 1
     return counts
+
+
+def draw_types(
+    probs: Tensor, num_atoms: Tensor, generator: torch.Generator, hydride: int = 0
+) -> Tensor:
+    """Draw every atom's type from its crystal's composition (CDVAE).
+
+    Parameters
+    ----------
+    probs
+        ``(B, MAX_Z)`` composition of each crystal.
+    num_atoms
+        ``(B,)`` atom counts.
+    generator
+        Random generator on ``probs``' device.
+    hydride
+        Redraw a crystal that lacks hydrogen or a metal up to this many times.
+
+    Returns
+    -------
+    Tensor
+        Atomic numbers, crystal after crystal.
+    """
+    from pymatgen.core import Element
+
+    from matforge.core.chemistry import is_metal
+
+    device = probs.device
+    crystal = torch.repeat_interleave(
+        torch.arange(len(probs), device=device), num_atoms
+    )
+    types = torch.multinomial(probs[crystal], 1, generator=generator).squeeze(-1) + 1
+    if not hydride:
+        return types
+    metal = torch.tensor(
+        [is_metal(Element.from_Z(zz).symbol) for zz in range(1, probs.shape[-1] + 1)],
+        device=device,
+    )
+    starts = torch.cumsum(num_atoms, 0) - num_atoms
+    for i in range(len(probs)):
+        lo, n = int(starts[i]), int(num_atoms[i])
+        for _ in range(hydride):
+            own = types[lo : lo + n]
+            if (own == 1).any() and metal[own - 1].any():
+                break
+            types[lo : lo + n] = (
+                torch.multinomial(probs[i], n, replacement=True, generator=generator)
+                + 1
+            )
+    return types
 
 
 def guide_latents(
@@ -151,7 +208,10 @@ def langevin_decode(
     if settings.composition == "balanced":
         decoded = [
             decode_composition(
-                p, q, generator=generator if settings.draw_composition else None
+                p,
+                q,
+                generator=generator if settings.draw_composition else None,
+                hydride=settings.hydride_redraws > 0,
             )
             for p, q in zip(probs, count_probs, strict=True)
         ]
@@ -166,17 +226,8 @@ def langevin_decode(
     lattice = lattice_params_to_matrix(lengths, angles)
     if settings.composition == "multinomial":
         # CDVAE: every atom's type drawn from the crystal's composition.
-        types = (
-            torch.multinomial(
-                probs[
-                    torch.repeat_interleave(
-                        torch.arange(len(z), device=device), num_atoms
-                    )
-                ],
-                1,
-                generator=generator,
-            ).squeeze(-1)
-            + 1
+        types = draw_types(
+            probs, num_atoms, generator, hydride=settings.hydride_redraws
         )
     elif settings.composition == "counts":
         types = torch.cat(
