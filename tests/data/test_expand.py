@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,17 @@ def test_expand_command(tmp_path: Path, lih, shared_data, monkeypatch) -> None:
     assert out["potential"] == "sevennet-0"
     text = runner.invoke(cli, ["dataset", "expand", "--target", "2"])
     assert "hydrides: 2 -> 2 (target 2, reached)" in text.output
+
+
+def test_a_second_expansion_on_the_same_store_is_refused(small_factory) -> None:
+    from matforge.data.expand import ExpansionRunningError, expansion_lock
+
+    spec = resolve_potential("sevennet-0")
+    with expansion_lock(small_factory) as lock:
+        assert lock.read_text() == str(os.getpid())
+        with pytest.raises(ExpansionRunningError, match="is filling embedded"):
+            expand_dataset(small_factory, spec, target=3)
+    assert _computed(small_factory) == []
+    # released: the next run takes the lock (already at target: nothing to do)
+    summary = expand_dataset(small_factory, spec, target=2)
+    assert summary.accepted == 0

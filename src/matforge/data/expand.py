@@ -23,10 +23,14 @@ and stops as soon as the collection holds ``target`` hydrides.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import hashlib
 import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +47,7 @@ from matforge.data.substitution import (
     pool_elements,
     propose_substitutions,
 )
+from matforge.errors import MatforgeError
 from matforge.schemas import BuildMeta, HydrideDoc, RejectDoc
 from matforge.schemas.potential import ComputedProvenance
 from matforge.stores.writes import stored_values, upsert_documents
@@ -316,6 +321,48 @@ class _Recorder:
         self.summary.accepted += 1
 
 
+class ExpansionRunningError(MatforgeError):
+    """Another dataset expansion is filling the same store."""
+
+
+@contextmanager
+def expansion_lock(factory: StoreFactory) -> Iterator[Path]:
+    """Hold the one-expansion-per-store lock of this machine, or say who holds it.
+
+    Two expansions on one store would both relax the same next proposals and,
+    on the embedded store (no unique index), could both insert them. The lock
+    is a file in ``<home>/locks`` named after the store's location, held with
+    ``flock`` (released by the system when the process dies, even by kill -9).
+
+    Raises
+    ------
+    ExpansionRunningError
+        If another process holds the lock.
+    """
+    digest = hashlib.sha1(factory.location.encode(), usedforsecurity=False)
+    folder = factory.settings.home_dir / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"expand-{digest.hexdigest()[:12]}.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ExpansionRunningError(
+                f"another `matforge dataset expand` (pid {holder}) is filling "
+                f"{factory.location}; wait for it or stop it (lock: {path})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def expand_dataset(
     factory: StoreFactory,
     spec: PotentialSpec,
@@ -341,7 +388,23 @@ def expand_dataset(
     -------
     ExpandSummary
         Counts, failures by reason, runtime.
+
+    Raises
+    ------
+    ExpansionRunningError
+        If another expansion is filling the same store on this machine.
     """
+    with expansion_lock(factory):
+        return _expand(factory, spec, target, progress)
+
+
+def _expand(
+    factory: StoreFactory,
+    spec: PotentialSpec,
+    target: int | None,
+    progress: Callable[[int], None] | None,
+) -> ExpandSummary:
+    """Grow the collection (:func:`expand_dataset` under its lock)."""
     from matforge.flows.potentials import reference_energies
     from matforge.potentials.relax import run_potential
 
@@ -365,7 +428,8 @@ def expand_dataset(
     chunk = max(params.batch_size * 8, 4)
     position = 0
     while position < len(usable):
-        need = target - summary.final_count - summary.accepted
+        # counted again each time: another run may be filling the same store
+        need = target - hydrides.count()
         if need <= 0:
             break
         batch = usable[position : position + min(chunk, need)]
