@@ -1,7 +1,8 @@
 """The paper's table end to end on known hydrides: ML relaxation -> DFT validation.
 
-Until the generative model and its relaxation stage fill ``relaxed``, this
-makes candidates out of small seed hydrides: each is relaxed with the ML
+A known-answer check of the validation path: instead of generated crystals,
+it makes candidates out of small seed hydrides whose MP formation energies are
+known: each is relaxed with the ML
 potential of the settings (``matforge energy``'s machinery: MP2020-compatible
 formation energy), written as a ``RelaxedDoc``, judged by the candidates
 builder, and the top K are validated with GPAW (``matforge validate``). Prints
