@@ -380,11 +380,6 @@ class RunSettings(BaseModel):
     quick_samples: int = Field(
         default=24, ge=1, description="Crystals proposed by `--quick`."
     )
-    quick_potential: str = Field(
-        default="sevennet-0",
-        description="ML potential of the relax stage in `--quick` (SevenNet-0 is "
-        "about 2.6 times faster than SevenNet-l3i5 here).",
-    )
     quick_bootstrap: int = Field(
         default=5, ge=0, description="Causal bootstrap resamples of `--quick`."
     )
@@ -393,9 +388,11 @@ class RunSettings(BaseModel):
         default=True, description="Compute and store the generator's metrics table."
     )
     potential: str | None = Field(
-        default=None,
-        description="ML potential of the relax stage (None: the potentials "
-        "package's default).",
+        default="sevennet-0",
+        description="ML potential of the relax stage. SevenNet-0 relaxes about "
+        "2.6 times faster than the most accurate, SevenNet-l3i5 (formation-energy "
+        "MAE 0.040 against 0.038 eV/atom on the seed hydrides), which a campaign "
+        "of 1,000 crystals on two cores needs; None: potential.name.",
     )
     dft_validation: bool = Field(
         default=False, description="Validate the top candidates with DFT."

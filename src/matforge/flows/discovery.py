@@ -54,8 +54,7 @@ def quick_overrides(settings: MatforgeSettings) -> dict[str, Any]:
 
     The tiny generator's composition head is still nearly flat, so its
     compositions are decoded whole under charge balance (``balanced``) rather
-    than atom by atom: a first look then shows small, plausible hydrides,
-    relaxed with the faster potential ``run.quick_potential``.
+    than atom by atom: a first look then shows small, plausible hydrides.
     """
     return {
         "ml": {
@@ -64,10 +63,7 @@ def quick_overrides(settings: MatforgeSettings) -> dict[str, Any]:
             "composition": "balanced",
         },
         "causal": {"bootstrap": settings.run.quick_bootstrap},
-        "run": {
-            "num_samples": settings.run.quick_samples,
-            "potential": settings.run.quick_potential,
-        },
+        "run": {"num_samples": settings.run.quick_samples},
     }
 
 
