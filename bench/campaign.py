@@ -91,8 +91,11 @@ def main() -> None:
     os.environ["MATFORGE_HOME"] = str(home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from matforge.cli import _flow_logging
     from matforge.flows.discovery import run_discovery
     from matforge.settings import load_settings
+
+    _flow_logging()  # the stage lines of `matforge run`, on stderr
 
     # the flow's jobs load their settings where they run: pass them by environment
     os.environ["MATFORGE_RUN__NUM_SAMPLES"] = str(args.samples)
