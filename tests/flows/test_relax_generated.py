@@ -72,3 +72,38 @@ def test_relax_generated_command(tmp_path, monkeypatch):
     empty = CliRunner().invoke(cli, ["relax-generated", "--run", "nope"])
     assert empty.exit_code != 0
     assert "no generated crystals" in empty.output
+
+
+def test_a_stage_killed_mid_way_keeps_the_chunks_it_finished(
+    memory_factory, monkeypatch
+):
+    lih = Structure(Lattice.cubic(4.0), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    ids = [f"g-{i}" for i in range(3)]
+    upsert_documents(
+        memory_factory.store("generated"),
+        [generated(gid, lih) for gid in ids],
+        "generated_id",
+    )
+    from matforge.flows import potentials
+
+    real = potentials.compute_energies
+    calls = []
+
+    def killed_on_the_second_chunk(*args, **kwargs):
+        calls.append(len(args[1]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(potentials, "compute_energies", killed_on_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        relax_generated(memory_factory, "run-1", memory_factory.settings, ids, chunk=2)
+    assert calls == [2, 1]
+    assert memory_factory.store("relaxed").count() == 2
+    monkeypatch.setattr(potentials, "compute_energies", real)
+    out = relax_generated(
+        memory_factory, "run-1", memory_factory.settings, ids, chunk=2
+    )
+    assert out["reused"] == 2
+    assert out["relaxed"] == 1
+    assert memory_factory.store("relaxed").count() == 3

@@ -17,12 +17,61 @@ from matforge.errors import MatforgeError
 from matforge.flows.stages import StageMaker, execute_stage
 
 if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    from matforge.flows.potentials import EnergyRow
+    from matforge.schemas import BuildMeta
+    from matforge.schemas.relaxed import RelaxedDoc
     from matforge.settings import MatforgeSettings
     from matforge.stores import StoreFactory
 
 
+RELAX_CHUNK = 64
+"""Crystals relaxed and written together by the relax stage."""
+
+
 class StageUnavailableError(MatforgeError):
     """A stage of the flow needs a package that is not installed."""
+
+
+def _relaxed_document(
+    doc: dict[str, Any],
+    structure: Structure,
+    row: EnergyRow,
+    relaxed_id: str,
+    run_id: str,
+    build: BuildMeta,
+    settings: MatforgeSettings,
+) -> RelaxedDoc:
+    """Return the relaxed document of one generated crystal (or its failure)."""
+    from matforge.schemas.relaxed import RelaxedDoc
+
+    common = {
+        "generated_id": doc["generated_id"],
+        "initial_structure": structure,
+        "potential": row.result.potential,
+        "potential_version": row.result.potential_version,
+        "steps": row.result.steps,
+        "run_id": run_id,
+        "relaxed_id": relaxed_id,
+        "build": build,
+    }
+    failure = row.error or row.result.error
+    if failure is not None or row.result.energy is None:
+        return RelaxedDoc.from_failure(
+            **common, reason=failure or "the potential gave no energy"
+        )
+    return RelaxedDoc.from_relaxation(
+        **common,
+        structure=row.result.structure,
+        converged=row.result.converged,
+        energy_per_atom=row.result.energy / len(row.result.structure),
+        formation_energy_per_atom=row.formation_energy_per_atom,
+        e_above_hull=row.e_above_hull,
+        max_force=row.result.max_force,
+        e_threshold=settings.score.e_threshold,
+        sigma=settings.score.sigma,
+    )
 
 
 def relax_generated(
@@ -31,6 +80,7 @@ def relax_generated(
     settings: MatforgeSettings,
     generated_ids: list[str],
     potential: str | None = None,
+    chunk: int = RELAX_CHUNK,
 ) -> dict[str, Any]:
     """Relax a campaign's generated crystals into the relaxed collection.
 
@@ -53,6 +103,9 @@ def relax_generated(
         The generated documents to relax.
     potential
         Name of the ML potential (None: ``settings.potential``).
+    chunk
+        Crystals relaxed (batched) and written together; a stage killed
+        mid-way loses at most one chunk.
 
     Returns
     -------
@@ -63,7 +116,7 @@ def relax_generated(
 
     from matforge.flows.potentials import compute_energies, potential_of
     from matforge.schemas import BuildMeta
-    from matforge.schemas.relaxed import RelaxedDoc, relaxed_id_for
+    from matforge.schemas.relaxed import relaxed_id_for
     from matforge.stores.writes import stored_values, upsert_documents
 
     spec = potential_of(settings, potential)
@@ -82,11 +135,6 @@ def relax_generated(
     }
     done = stored_values(relaxed_store, "relaxed_id", list(ids.values()), "relaxed_id")
     todo = [doc for doc in generated if ids[doc["generated_id"]] not in done]
-    structures = [Structure.from_dict(doc["structure"]) for doc in todo]
-    labels = [(doc["generated_id"], None) for doc in todo]
-    rows = (
-        compute_energies(factory, structures, labels, spec, relax=True) if todo else []
-    )
     build = BuildMeta(
         inputs=[f"generated:{run_id}"],
         settings={
@@ -94,39 +142,21 @@ def relax_generated(
             "score": settings.score.model_dump(),
         },
     )
-    docs = []
-    for doc, structure, row in zip(todo, structures, rows, strict=True):
-        common = {
-            "generated_id": doc["generated_id"],
-            "initial_structure": structure,
-            "potential": row.result.potential,
-            "potential_version": row.result.potential_version,
-            "steps": row.result.steps,
-            "run_id": run_id,
-            "relaxed_id": ids[doc["generated_id"]],
-            "build": build,
-        }
-        failure = row.error or row.result.error
-        if failure is not None or row.result.energy is None:
-            relaxed = RelaxedDoc.from_failure(
-                **common, reason=failure or "the potential gave no energy"
-            )
-        else:
-            energy = row.result.energy / len(row.result.structure)
-            relaxed = RelaxedDoc.from_relaxation(
-                **common,
-                structure=row.result.structure,
-                converged=row.result.converged,
-                energy_per_atom=energy,
-                formation_energy_per_atom=row.formation_energy_per_atom,
-                e_above_hull=row.e_above_hull,
-                max_force=row.result.max_force,
-                e_threshold=settings.score.e_threshold,
-                sigma=settings.score.sigma,
-            )
-        docs.append(relaxed.model_dump())
-    if docs:
-        upsert_documents(relaxed_store, docs, "relaxed_id")
+    docs: list[dict[str, Any]] = []
+    # written chunk by chunk: a stage killed mid-way keeps what it relaxed
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        structures = [Structure.from_dict(doc["structure"]) for doc in part]
+        labels = [(doc["generated_id"], None) for doc in part]
+        rows = compute_energies(factory, structures, labels, spec, relax=True)
+        written = [
+            _relaxed_document(
+                doc, structure, row, ids[doc["generated_id"]], run_id, build, settings
+            ).model_dump()
+            for doc, structure, row in zip(part, structures, rows, strict=True)
+        ]
+        upsert_documents(relaxed_store, written, "relaxed_id")
+        docs.extend(written)
     failed = sum(bool(d.get("failed")) for d in docs)
     return {
         "relaxed": len(docs),
