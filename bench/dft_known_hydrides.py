@@ -38,9 +38,9 @@ from pathlib import Path
 from pymatgen.core import Composition, Element, Structure
 
 from matforge.dft.gpaw import gpaw_version, require_gpaw
-from matforge.dft.runner import DftCalculation, run_gpaw
-from matforge.dft.tasks import benchmark_task_id, settings_hash, task_document
-from matforge.flows.dft import reference_energies, store_task, successful_tasks
+from matforge.dft.runner import run_gpaw
+from matforge.dft.tasks import benchmark_task_id, settings_hash
+from matforge.flows.dft import compute_task, reference_energies, successful_tasks
 from matforge.settings import load_settings
 from matforge.stores import StoreFactory
 
@@ -143,28 +143,19 @@ def main() -> int:
             done = successful_tasks(factory, [task_id]).get(task_id)
             if done is None:
                 say(f"{formula} {mid} ({len(structure)} atoms)")
-                result = runner(
-                    DftCalculation(
-                        structure=structure,
-                        label=task_id,
-                        relax=params.relax,
-                        relax_cell=params.relax_cell,
-                    )
-                )
-                doc = task_document(
-                    result,
-                    task_id=task_id,
+                doc = compute_task(
+                    factory,
+                    runner,
+                    structure,
+                    task_id,
+                    params.model_copy(update={"code": "gpaw"}),
                     purpose="benchmark",
-                    code="gpaw",
                     code_version=version,
                     hash_=hash_,
-                    input_structure=structure,
-                    relaxed=params.relax,
                     references=refs,
                     predicted=mp.get(formula),
                     material_id=mid,
                 )
-                store_task(factory, doc)
                 done = doc.model_dump()
                 say(f"  {doc.state} in {doc.seconds:.0f} s: {doc.error or ''}")
             rows.append(

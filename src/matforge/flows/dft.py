@@ -86,6 +86,39 @@ def store_task(factory: StoreFactory, doc: DftTaskDoc) -> None:
     )
 
 
+def compute_task(
+    factory: StoreFactory,
+    runner: Runner,
+    structure: Structure,
+    task_id: str,
+    params: DftSettings,
+    **fields: Any,
+) -> DftTaskDoc:
+    """Run one calculation of a compound, store its task document and return it.
+
+    ``fields`` go to :func:`~matforge.dft.tasks.task_document` (``purpose``,
+    ``code_version``, ``hash_``, ``references``, ``predicted``, ids, ``build``).
+    """
+    result = runner(
+        DftCalculation(
+            structure=structure,
+            label=task_id,
+            relax=params.relax,
+            relax_cell=params.relax_cell,
+        )
+    )
+    task = task_document(
+        result,
+        task_id=task_id,
+        code=params.code,
+        input_structure=structure,
+        relaxed=params.relax,
+        **fields,
+    )
+    store_task(factory, task)
+    return task
+
+
 def successful_tasks(factory: StoreFactory, task_ids: Sequence[str]) -> dict[str, dict]:
     """Return the successful tasks among some ids (without their task_doc)."""
     store = factory.store("dft_tasks")
@@ -331,30 +364,21 @@ def validate_with_runner(
         else:
             if progress is not None:
                 progress(f"{row['formula']} ({len(structure)} atoms)")
-            result = runner(
-                DftCalculation(
-                    structure=structure,
-                    label=task_id,
-                    relax=params.relax,
-                    relax_cell=params.relax_cell,
-                )
-            )
-            task = task_document(
-                result,
-                task_id=task_id,
+            task = compute_task(
+                factory,
+                runner,
+                structure,
+                task_id,
+                params,
                 purpose="candidate",
-                code=params.code,
                 code_version=code_version,
                 hash_=hash_,
-                input_structure=structure,
-                relaxed=params.relax,
                 references=references,
                 predicted=predicted,
                 candidate_id=row["candidate_id"],
                 relaxed_id=row["relaxed_id"],
                 build=build,
             )
-            store_task(factory, task)
             line.status = "computed" if task.state == "successful" else "failed"
             line.formation_energy_dft_per_atom = task.formation_energy_per_atom
             line.seconds = task.seconds
