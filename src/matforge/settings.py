@@ -446,9 +446,11 @@ class PotentialSettings(BaseModel):
         description="Atoms in flight at once in a batched (torch-sim) relaxation.",
     )
     threads: int = Field(
-        default=1,
-        ge=1,
-        description="torch CPU threads (1 is fastest on a shared, busy machine).",
+        default=0,
+        ge=0,
+        description="torch CPU threads; 0: every core this process may use (on an "
+        "idle 2-core machine, batched relaxations ran 1.8x faster with 2 than "
+        "with 1); 1 suits a machine shared with other work.",
     )
 
 

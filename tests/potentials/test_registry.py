@@ -97,3 +97,12 @@ def test_the_default_is_the_most_accurate_on_the_seed_calibration() -> None:
     # seed MAE (eV/atom, --no-relax): sevennet-l3i5 0.038, sevennet-0 0.041,
     # chgnet 0.049
     assert load_settings().potential.name == "sevennet-l3i5"
+
+
+def test_zero_threads_means_every_core_this_process_may_use():
+    import os
+
+    from matforge.potentials.registry import cpu_threads
+
+    assert cpu_threads(3) == 3
+    assert cpu_threads(0) == len(os.sched_getaffinity(0))

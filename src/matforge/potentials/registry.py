@@ -20,6 +20,7 @@ import contextlib
 import copy
 import hashlib
 import io
+import os
 import threading
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -253,10 +254,21 @@ _CACHE: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
 
 
+def cpu_threads(threads: int) -> int:
+    """Return ``threads``, or with 0 the number of cores this process may use."""
+    if threads > 0:
+        return threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def set_threads(threads: int) -> None:
-    """Set torch's CPU threads (1 is fastest on a shared, busy machine)."""
+    """Set torch's CPU threads (0: every core this process may use)."""
     import torch
 
+    threads = cpu_threads(threads)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
