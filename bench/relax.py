@@ -1,12 +1,13 @@
 """Relaxations per minute, one by one (ASE) vs batched (torch-sim), same structures.
 
 Usage: ``python bench/relax.py [--count 16] [--potential sevennet-0]
-[--fmax 0.05] [--steps 300] [--threads 1]``.
+[--fmax 0.05] [--steps 300] [--threads 0]`` (0: every core).
 
 The structures are seed hydrides of 3 to 20 atoms, strained by +4 % in volume
 and rattled by 0.05 A so that every relaxation has work to do. Both engines
-relax the same structures in one run; the machine is shared, so the figures
-move with the other work on it. Prints figures; asserts nothing (the goal is
+relax the same structures in one run, in one process, with the same network
+(streamlined on load, see :mod:`matforge.potentials.speedups`); the machine is
+shared, so the figures move with the other work on it. Prints figures; asserts nothing (the goal is
 batched at least 3x sequential, and about 1,000 relaxations within an hour).
 """
 
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--fmax", type=float, default=0.05)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-atoms", type=int, default=160)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--shared",

@@ -11,7 +11,9 @@ same calculators atomate2's ``ForceFieldRelaxMaker`` and static makers use.
 - ``m3gnet``, ``matpes-pbe``, ``matpes-r2scan`` (matgl 4.x): weights live on the
   Hugging Face hub; offline they load from a local model folder only.
 
-A loaded potential is cached per process (loading takes seconds).
+A loaded potential is cached per process (loading takes seconds). SevenNet's
+network is streamlined on load and the allocator tuned
+(:mod:`matforge.potentials.speedups`; the numbers do not change).
 """
 
 from __future__ import annotations
@@ -348,6 +350,11 @@ def load_calculator(spec: PotentialSpec, threads: int = 1) -> Calculator:
                     raise PotentialError(f"cannot load {spec.name}: {exc}") from None
             if calc is None:
                 raise PotentialError(f"atomate2 built no calculator for {spec.name}")
+        from matforge.potentials.speedups import streamline, tune_allocator
+
+        if spec.family == "sevennet":
+            streamline(calc.model)
+        tune_allocator()
         _CACHE[key] = calc
         return calc
 

@@ -32,6 +32,7 @@ from matforge.potentials.registry import (
     load_calculator,
     load_torchsim_model,
 )
+from matforge.potentials.speedups import one_blas_thread
 
 if TYPE_CHECKING:
     from matforge.settings import PotentialSettings
@@ -40,7 +41,7 @@ MIN_DISTANCE = 0.5
 """Closest approach (angstrom) below which a relaxed cell counts as collapsed."""
 MAX_VOLUME_PER_ATOM = 150.0
 """Volume per atom (cubic angstrom) above which a relaxed cell counts as exploded."""
-CHECK_EVERY = 5
+CHECK_EVERY = 1
 """Optimiser steps between convergence checks in a batched relaxation."""
 
 OnResult = Callable[["RelaxResult"], None]
@@ -195,7 +196,7 @@ def relax_sequential(
     for index, structure in enumerate(structures):
         start = time.perf_counter()
         try:
-            with revert_default_dtype():
+            with revert_default_dtype(), one_blas_thread():
                 out = relaxer.relax(
                     structure,
                     fmax=fmax,
@@ -464,8 +465,9 @@ def relax_batched(
         raise ValueError(f"{spec.name} cannot relax in batches")
     if not relax and not spec.batch_static:
         raise ValueError(f"{spec.name} cannot evaluate in batches")
-    for chunk in _chunks_by_atoms(structures, 10**9, max_count=batch_size * 8):
-        run(chunk)
+    with one_blas_thread():
+        for chunk in _chunks_by_atoms(structures, 10**9, max_count=batch_size * 8):
+            run(chunk)
     return [results[i] for i in range(len(structures))]
 
 
