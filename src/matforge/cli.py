@@ -1269,7 +1269,10 @@ def relax_generated_command(
             "reused": 0,
         }
         for run, ids in by_run.items():
-            out = relax_generated(factory, run, settings, ids, potential=potential)
+            with _progress(len(ids), f"relax {run}") as update:
+                out = relax_generated(
+                    factory, run, settings, ids, potential=potential, progress=update
+                )
             for key in totals:
                 totals[key] += out[key]
             totals["potential"] = out["potential"]

@@ -74,7 +74,7 @@ def test_relax_generated_command(tmp_path, monkeypatch):
     assert "no generated crystals" in empty.output
 
 
-def test_a_stage_killed_mid_way_keeps_the_chunks_it_finished(
+def test_a_stage_killed_mid_way_keeps_the_crystals_it_wrote(
     memory_factory, monkeypatch
 ):
     lih = Structure(Lattice.cubic(4.0), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -84,23 +84,30 @@ def test_a_stage_killed_mid_way_keeps_the_chunks_it_finished(
         [generated(gid, lih) for gid in ids],
         "generated_id",
     )
-    from matforge.flows import potentials
+    from matforge.potentials import relax as engine
 
-    real = potentials.compute_energies
-    calls = []
+    real = engine.run_potential
+    seen = []
 
-    def killed_on_the_second_chunk(*args, **kwargs):
-        calls.append(len(args[1]))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    def killed_at_the_third_result(structures, spec, params, **kwargs):
+        assert len(structures) == 3  # one in-flight batch for all crystals
+        write = kwargs["on_result"]
 
-    monkeypatch.setattr(potentials, "compute_energies", killed_on_the_second_chunk)
+        def on_result(result):
+            seen.append(result.index)
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+            write(result)
+
+        kwargs["on_result"] = on_result
+        return real(structures, spec, params, **kwargs)
+
+    monkeypatch.setattr(engine, "run_potential", killed_at_the_third_result)
     with pytest.raises(KeyboardInterrupt):
         relax_generated(memory_factory, "run-1", memory_factory.settings, ids, chunk=2)
-    assert calls == [2, 1]
-    assert memory_factory.store("relaxed").count() == 2
-    monkeypatch.setattr(potentials, "compute_energies", real)
+    assert len(seen) == 3
+    assert memory_factory.store("relaxed").count() == 2  # the first two, written
+    monkeypatch.setattr(engine, "run_potential", real)
     out = relax_generated(
         memory_factory, "run-1", memory_factory.settings, ids, chunk=2
     )

@@ -83,6 +83,23 @@ def test_a_bad_structure_fails_alone_in_a_batch(
     assert seq.error
 
 
+@pytest.mark.parametrize("relax", [False, True])
+def test_an_error_of_the_caller_is_raised_not_blamed_on_a_structure(
+    sevennet, lih, mgh2, relax
+) -> None:
+    seen = []
+
+    def store_down(result) -> None:
+        seen.append(result.index)
+        raise ConnectionError("the store went away")
+
+    with pytest.raises(ConnectionError, match="the store went away"):
+        relax_batched(
+            [lih, mgh2], sevennet, relax=relax, steps=20, on_result=store_down
+        )
+    assert len(seen) == 1  # not retried structure by structure
+
+
 def test_chgnet_batched_predictions_match_the_calculator(lih, mgh2) -> None:
     chgnet = resolve_potential("chgnet")
     seq = relax_sequential([lih, mgh2], chgnet, relax=False)

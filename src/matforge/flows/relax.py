@@ -8,6 +8,8 @@ stage reads the generated crystals and writes one relaxed document each.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +22,17 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
     from matforge.flows.potentials import EnergyRow
+    from matforge.potentials.relax import RelaxResult
     from matforge.schemas import BuildMeta
     from matforge.schemas.relaxed import RelaxedDoc
     from matforge.settings import MatforgeSettings
     from matforge.stores import StoreFactory
 
 
+logger = logging.getLogger("matforge.flow")
+
 RELAX_CHUNK = 64
-"""Crystals relaxed and written together by the relax stage."""
+"""Relaxed crystals written together by the relax stage."""
 
 
 class StageUnavailableError(MatforgeError):
@@ -81,12 +86,14 @@ def relax_generated(
     generated_ids: list[str],
     potential: str | None = None,
     chunk: int = RELAX_CHUNK,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Relax a campaign's generated crystals into the relaxed collection.
 
-    Each crystal is relaxed with the ML potential (batched where the potential
-    allows), its MP-compatible formation energy and hull distance are computed
-    (:func:`matforge.flows.potentials.compute_energies`), and a
+    The crystals are relaxed with the ML potential (batched where the
+    potential allows, in one in-flight batch), their MP-compatible formation
+    energies and hull distances computed against references and a hull read
+    once (:func:`matforge.flows.potentials.energies_of`), and a
     :class:`~matforge.schemas.relaxed.RelaxedDoc` is upserted on its
     deterministic id; a failure is a document too, never dropped. Crystals
     already relaxed with the same potential version are not relaxed again.
@@ -104,8 +111,11 @@ def relax_generated(
     potential
         Name of the ML potential (None: ``settings.potential``).
     chunk
-        Crystals relaxed (batched) and written together; a stage killed
-        mid-way loses at most one chunk.
+        Relaxed crystals written together; a stage killed mid-way loses at
+        most the crystals in flight and fewer than ``chunk`` finished ones.
+    progress
+        Called with 1 for every crystal relaxed (a progress bar); every write
+        is also logged on ``matforge.flow``.
 
     Returns
     -------
@@ -114,7 +124,14 @@ def relax_generated(
     """
     from pymatgen.core import Structure
 
-    from matforge.flows.potentials import compute_energies, potential_of
+    from matforge.flows.potentials import (
+        energies_of,
+        hull_points,
+        potential_of,
+        reference_energies,
+    )
+    from matforge.potentials.formation import needed_elements
+    from matforge.potentials.relax import run_potential
     from matforge.schemas import BuildMeta
     from matforge.schemas.relaxed import relaxed_id_for
     from matforge.stores.writes import stored_values, upsert_documents
@@ -142,21 +159,54 @@ def relax_generated(
             "score": settings.score.model_dump(),
         },
     )
+    structures = [Structure.from_dict(doc["structure"]) for doc in todo]
+    params = settings.potential
+    references = (
+        reference_energies(factory, spec, needed_elements(structures), params)
+        if todo
+        else {}
+    )
+    hull = hull_points(factory.store("hydrides"))
     docs: list[dict[str, Any]] = []
-    # written chunk by chunk: a stage killed mid-way keeps what it relaxed
-    for start in range(0, len(todo), chunk):
-        part = todo[start : start + chunk]
-        structures = [Structure.from_dict(doc["structure"]) for doc in part]
-        labels = [(doc["generated_id"], None) for doc in part]
-        rows = compute_energies(factory, structures, labels, spec, relax=True)
+    finished: list[RelaxResult] = []
+
+    def write() -> None:
+        labels = [(todo[r.index]["generated_id"], None) for r in finished]
+        rows = energies_of(finished, references, hull, labels, spec.apply_mp2020)
         written = [
             _relaxed_document(
-                doc, structure, row, ids[doc["generated_id"]], run_id, build, settings
+                todo[r.index],
+                structures[r.index],
+                row,
+                ids[todo[r.index]["generated_id"]],
+                run_id,
+                build,
+                settings,
             ).model_dump()
-            for doc, structure, row in zip(part, structures, rows, strict=True)
+            for r, row in zip(finished, rows, strict=True)
         ]
         upsert_documents(relaxed_store, written, "relaxed_id")
         docs.extend(written)
+        finished.clear()
+        logger.info(
+            "relax: %d of %d crystals written (%d failed)",
+            len(docs),
+            len(todo),
+            sum(bool(d.get("failed")) for d in docs),
+        )
+
+    def on_result(result: RelaxResult) -> None:
+        finished.append(result)
+        if progress is not None:
+            progress(1)
+        if len(finished) >= chunk:
+            write()
+
+    # one batch in flight for all crystals; written as they finish, so a
+    # stage killed mid-way keeps what it relaxed
+    run_potential(structures, spec, params, relax=True, on_result=on_result)
+    if finished:
+        write()
     failed = sum(bool(d.get("failed")) for d in docs)
     return {
         "relaxed": len(docs),

@@ -12,7 +12,8 @@ Two engines, one result type:
 Nothing is dropped: a structure whose evaluation raises, whose energy is not
 finite, whose relaxation does not converge within ``steps`` or ends in a
 collapsed or exploded cell comes back with ``error`` saying why. A batch that
-raises is retried one structure at a time, so one bad structure fails alone.
+raises is retried in halves, down to single structures, so one bad structure
+fails alone.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ CHECK_EVERY = 1
 """Optimiser steps between convergence checks in a batched relaxation."""
 
 OnResult = Callable[["RelaxResult"], None]
+
+
+class _CallerError(Exception):
+    """Carries an exception raised by an ``on_result`` callback past the retries."""
 
 
 @dataclass
@@ -383,7 +388,7 @@ def relax_batched(
 
     Relaxations need a potential with ``batch_relax`` (SevenNet, torch-sim);
     single points one with ``batch_static`` (SevenNet, CHGNet). A batch that
-    raises is retried one structure at a time.
+    raises is retried in halves, down to single structures.
 
     Parameters
     ----------
@@ -416,7 +421,10 @@ def relax_batched(
         result.index = index
         results[index] = result
         if on_result is not None:
-            on_result(result)
+            try:
+                on_result(result)
+            except Exception as exc:
+                raise _CallerError from exc
 
     def run(indices: list[int]) -> None:
         subset = [structures[i] for i in indices]
@@ -435,11 +443,15 @@ def relax_batched(
                 )
                 return
             values = _static_batch(subset, spec, batch_size=batch_size, threads=threads)
+        except _CallerError:
+            raise
         except Exception as exc:
             left = [i for i in indices if i not in results]
-            if len(indices) > 1:
-                for i in left:
-                    run([i])
+            if len(indices) > 1:  # halve until the structure that raises is alone
+                half = max(len(left) // 2, 1)
+                for part in (left[:half], left[half:]):
+                    if part:
+                        run(part)
             else:
                 for i in left:
                     report(i, _failed(i, structures[i], spec, relax, _short(exc)))
@@ -465,9 +477,19 @@ def relax_batched(
         raise ValueError(f"{spec.name} cannot relax in batches")
     if not relax and not spec.batch_static:
         raise ValueError(f"{spec.name} cannot evaluate in batches")
+    # relaxations share one in-flight batch (a structure that finishes makes
+    # room for the next); single points go in groups of batch_size * 8
+    groups = (
+        [list(range(len(structures)))]
+        if relax
+        else _chunks_by_atoms(structures, 10**9, max_count=batch_size * 8)
+    )
     with one_blas_thread():
-        for chunk in _chunks_by_atoms(structures, 10**9, max_count=batch_size * 8):
-            run(chunk)
+        try:
+            for group in groups:
+                run(group)
+        except _CallerError as exc:  # the caller's own error, not a structure's
+            raise exc.__cause__ from None
     return [results[i] for i in range(len(structures))]
 
 
