@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import operator
 import pickle
-import sys
+import platform
 
 import pytest
 import torch
@@ -131,7 +131,7 @@ def test_streamlined_sevennet_gives_identical_numbers(lih, mgh2) -> None:
         assert abs(f0).max() > 1e-3  # the check has forces to compare
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_allocator_tuning_takes_and_is_done_once() -> None:
     assert tune_allocator() is True
     assert tune_allocator() is True
