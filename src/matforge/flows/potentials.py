@@ -227,6 +227,8 @@ def compute_energies(
     relax: bool = True,
     params: PotentialSettings | None = None,
     progress: Callable[[int], None] | None = None,
+    on_rows: Callable[[list[EnergyRow]], None] | None = None,
+    chunk: int = 64,
 ) -> list[EnergyRow]:
     """Relax or evaluate structures and give their MP-compatible energies.
 
@@ -246,6 +248,12 @@ def compute_energies(
         Potential settings (default: the factory's).
     progress
         Called with 1 for every structure done.
+    on_rows
+        Called with the rows of finished structures, ``chunk`` at a time and
+        the rest at the end, while the others are still relaxing (a caller
+        that writes them keeps them if it is killed).
+    chunk
+        Rows handed to ``on_rows`` at a time.
 
     Returns
     -------
@@ -256,15 +264,34 @@ def compute_energies(
 
     params = params or factory.settings.potential
     references = reference_energies(factory, spec, needed_elements(structures), params)
-    results = run_potential(
-        structures,
-        spec,
-        params,
-        relax=relax,
-        on_result=(lambda _r: progress(1)) if progress is not None else None,
-    )
     hull = hull_points(factory.store("hydrides"))
-    return energies_of(results, references, hull, labels, spec.apply_mp2020)
+    rows: dict[int, EnergyRow] = {}
+    finished: list[RelaxResult] = []
+
+    def hand_over() -> None:
+        done = energies_of(
+            finished,
+            references,
+            hull,
+            [labels[r.index] for r in finished],
+            spec.apply_mp2020,
+        )
+        rows.update((r.index, row) for r, row in zip(finished, done, strict=True))
+        finished.clear()
+        if on_rows is not None:
+            on_rows(done)
+
+    def on_result(result: RelaxResult) -> None:
+        finished.append(result)
+        if progress is not None:
+            progress(1)
+        if on_rows is not None and len(finished) >= chunk:
+            hand_over()
+
+    run_potential(structures, spec, params, relax=relax, on_result=on_result)
+    if finished:
+        hand_over()
+    return [rows[i] for i in range(len(structures))]
 
 
 @dataclass

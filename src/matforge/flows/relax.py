@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
     from matforge.flows.potentials import EnergyRow
-    from matforge.potentials.relax import RelaxResult
     from matforge.schemas import BuildMeta
     from matforge.schemas.relaxed import RelaxedDoc
     from matforge.settings import MatforgeSettings
@@ -93,7 +92,7 @@ def relax_generated(
     The crystals are relaxed with the ML potential (batched where the
     potential allows, in one in-flight batch), their MP-compatible formation
     energies and hull distances computed against references and a hull read
-    once (:func:`matforge.flows.potentials.energies_of`), and a
+    once (:func:`matforge.flows.potentials.compute_energies`), and a
     :class:`~matforge.schemas.relaxed.RelaxedDoc` is upserted on its
     deterministic id; a failure is a document too, never dropped. Crystals
     already relaxed with the same potential version are not relaxed again.
@@ -124,14 +123,7 @@ def relax_generated(
     """
     from pymatgen.core import Structure
 
-    from matforge.flows.potentials import (
-        energies_of,
-        hull_points,
-        potential_of,
-        reference_energies,
-    )
-    from matforge.potentials.formation import needed_elements
-    from matforge.potentials.relax import run_potential
+    from matforge.flows.potentials import compute_energies, potential_of
     from matforge.schemas import BuildMeta
     from matforge.schemas.relaxed import relaxed_id_for
     from matforge.stores.writes import stored_values, upsert_documents
@@ -160,34 +152,23 @@ def relax_generated(
         },
     )
     structures = [Structure.from_dict(doc["structure"]) for doc in todo]
-    params = settings.potential
-    references = (
-        reference_energies(factory, spec, needed_elements(structures), params)
-        if todo
-        else {}
-    )
-    hull = hull_points(factory.store("hydrides"))
     docs: list[dict[str, Any]] = []
-    finished: list[RelaxResult] = []
 
-    def write() -> None:
-        labels = [(todo[r.index]["generated_id"], None) for r in finished]
-        rows = energies_of(finished, references, hull, labels, spec.apply_mp2020)
+    def write(rows: list[EnergyRow]) -> None:
         written = [
             _relaxed_document(
-                todo[r.index],
-                structures[r.index],
+                todo[row.result.index],
+                structures[row.result.index],
                 row,
-                ids[todo[r.index]["generated_id"]],
+                ids[todo[row.result.index]["generated_id"]],
                 run_id,
                 build,
                 settings,
             ).model_dump()
-            for r, row in zip(finished, rows, strict=True)
+            for row in rows
         ]
         upsert_documents(relaxed_store, written, "relaxed_id")
         docs.extend(written)
-        finished.clear()
         logger.info(
             "relax: %d of %d crystals written (%d failed)",
             len(docs),
@@ -195,18 +176,20 @@ def relax_generated(
             sum(bool(d.get("failed")) for d in docs),
         )
 
-    def on_result(result: RelaxResult) -> None:
-        finished.append(result)
-        if progress is not None:
-            progress(1)
-        if len(finished) >= chunk:
-            write()
-
-    # one batch in flight for all crystals; written as they finish, so a
-    # stage killed mid-way keeps what it relaxed
-    run_potential(structures, spec, params, relax=True, on_result=on_result)
-    if finished:
-        write()
+    if todo:
+        # one batch in flight for all crystals; written as they finish, so a
+        # stage killed mid-way keeps what it relaxed
+        compute_energies(
+            factory,
+            structures,
+            [(doc["generated_id"], None) for doc in todo],
+            spec,
+            relax=True,
+            params=settings.potential,
+            progress=progress,
+            on_rows=write,
+            chunk=chunk,
+        )
     failed = sum(bool(d.get("failed")) for d in docs)
     return {
         "relaxed": len(docs),
