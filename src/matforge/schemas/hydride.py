@@ -7,10 +7,14 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, energy_factor
+from matforge.core.features import analyse_symmetry, hydride_features
+from matforge.core.score import energy_factor
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
 from matforge.schemas.features import HydrideFeatures
 from matforge.schemas.potential import ComputedProvenance
+from matforge.settings import ScoreSettings
+
+_SCORE = ScoreSettings()  # the score's defaults, defined in settings
 
 
 class HydrideDoc(BaseModel):
@@ -109,8 +113,8 @@ class HydrideDoc(BaseModel):
         e_above_hull: float | None = None,
         band_gap: float | None = None,
         symprec: float = 0.1,
-        e_threshold: float = DEFAULT_E_THRESHOLD,
-        sigma: float = DEFAULT_SIGMA,
+        e_threshold: float = _SCORE.e_threshold,
+        sigma: float = _SCORE.sigma,
         build: BuildMeta | None = None,
         computed: ComputedProvenance | None = None,
     ) -> HydrideDoc:
@@ -140,18 +144,17 @@ class HydrideDoc(BaseModel):
         HydrideDoc
             The document.
         """
-        # core.features builds HydrideFeatures: import it here, not at module level
-        from matforge.core.features import analyse_symmetry, hydride_features
-
         symmetry = analyse_symmetry(structure, symprec)
         comp = structure.composition
-        features = hydride_features(
-            structure,
-            symmetry,
-            formation_energy_per_atom,
-            e_above_hull,
-            e_threshold,
-            sigma,
+        features = HydrideFeatures(
+            **hydride_features(
+                structure,
+                symmetry,
+                formation_energy_per_atom,
+                e_above_hull,
+                e_threshold=e_threshold,
+                sigma=sigma,
+            )
         )
         factor = (
             energy_factor(formation_energy_per_atom, e_threshold, sigma)

@@ -8,9 +8,12 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from matforge.core.geometry import site_rmsd
-from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, h_weight_fraction
+from matforge.core.score import h_weight_fraction
 from matforge.core.score import storage_score as score_of
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
+from matforge.settings import ScoreSettings
+
+_SCORE = ScoreSettings()  # the score's defaults, defined in settings
 
 
 def relaxed_id_for(
@@ -138,8 +141,8 @@ class RelaxedDoc(BaseModel):
         max_force: float | None = None,
         run_id: str | None = None,
         relaxed_id: str | None = None,
-        e_threshold: float = DEFAULT_E_THRESHOLD,
-        sigma: float = DEFAULT_SIGMA,
+        e_threshold: float = _SCORE.e_threshold,
+        sigma: float = _SCORE.sigma,
         build: BuildMeta | None = None,
     ) -> RelaxedDoc:
         """Build the document of a finished relaxation.

@@ -3,15 +3,15 @@ from __future__ import annotations
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
-from matforge.potentials.formation import (
+from matforge.core.formation import (
     HullPoint,
     e_above_hull,
     formation_energy_per_atom,
-    ml_formation_energy,
     mp2020_corrected,
     mp2020_parameters,
-    read_elemental_references,
 )
+from matforge.data.offline import read_elemental_references
+from matforge.potentials.energies import ml_formation_energy
 
 H_CORRECTION = -0.179  # MP2020 anion correction per H in a hydride, eV
 

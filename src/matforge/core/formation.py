@@ -1,5 +1,8 @@
 """Formation energies and energies above the hull on the Materials Project scale.
 
+Pure: the recipe shared by ML-potential energies (:mod:`matforge.potentials`)
+and DFT energies (:mod:`matforge.dft`); plain values in, plain values out.
+
 How an ML energy is made comparable to a Materials Project formation energy
 ---------------------------------------------------------------------------
 MP's published ``formation_energy_per_atom`` is made from GGA / GGA+U total
@@ -38,19 +41,15 @@ so a negative value means it lies below the known hull.
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pymatgen.core import Composition, Element, Structure
 
-REFERENCES_FILE = "mp_elemental_references.json.gz"
 U_ANIONS = ("O", "F")
 
 
@@ -62,34 +61,6 @@ class ElementalReference:
     structure: Structure
     mp_energy_per_atom: float
     mp_id: str | None
-
-
-def read_elemental_references(path: str | Path) -> dict[str, ElementalReference]:
-    """Read the MP elemental references (``mp_elemental_references.json.gz``).
-
-    Parameters
-    ----------
-    path
-        The file.
-
-    Returns
-    -------
-    dict
-        Element symbol to its reference.
-    """
-    with gzip.open(Path(path), "rt", encoding="utf-8") as handle:
-        raw = json.load(handle)
-    refs = {}
-    for symbol, item in raw.items():
-        entry = item.get("mp_entry") or {}
-        mp_id = (entry.get("data") or {}).get("material_id") or entry.get("entry_id")
-        refs[symbol] = ElementalReference(
-            element=symbol,
-            structure=Structure.from_dict(item["structure"]),
-            mp_energy_per_atom=float(item["energy_per_atom"]),
-            mp_id=mp_id,
-        )
-    return refs
 
 
 @cache
@@ -217,41 +188,6 @@ def formation_energy_per_atom(
         raise KeyError(f"no elemental reference energy for {', '.join(missing)}")
     reference = sum(amt * references[el.symbol] for el, amt in composition.items())
     return (energy - reference) / composition.num_atoms
-
-
-def ml_formation_energy(
-    structure: Structure,
-    energy: float,
-    references: Mapping[str, float],
-    apply_mp2020: bool = True,
-) -> tuple[float, CorrectedEnergy]:
-    """Return the MP2020-compatible formation energy of an ML energy.
-
-    Parameters
-    ----------
-    structure
-        The structure.
-    energy
-        The potential's total energy, eV.
-    references
-        The same potential's elemental reference energies per atom, eV.
-    apply_mp2020
-        Add the MP2020 corrections (False for a potential whose energies
-        already hold them, such as CHGNet).
-
-    Returns
-    -------
-    e_form, corrected
-        Formation energy (eV/atom) and the corrected energy it was made from.
-    """
-    if apply_mp2020:
-        corrected = mp2020_corrected(structure, energy)
-    else:
-        corrected = CorrectedEnergy(energy=energy, uncorrected=energy)
-    e_form = formation_energy_per_atom(
-        structure.composition, corrected.energy, references
-    )
-    return e_form, corrected
 
 
 @dataclass(frozen=True)
