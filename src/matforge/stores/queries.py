@@ -1,4 +1,4 @@
-"""Read-side helpers shared by the command line and the report."""
+"""Queries shared by the command line, the report, the flow and the builders."""
 
 from __future__ import annotations
 
@@ -76,13 +76,15 @@ def scan_documents(
     store
         A connected store.
     fields
-        Fields to return (``_id`` never is).
+        Fields to return (``_id`` never is; ``field_name`` always is).
     field_name, values
         Keep the documents whose ``field_name`` is one of ``values``.
     batch
         Values per ``$in`` query on the other backends.
     """
-    projection = dict.fromkeys(fields, 1) | {"_id": 0}
+    # the filtered field is read too (montydb's scan below filters on it here)
+    keep = [*fields, field_name] if field_name is not None else list(fields)
+    projection = dict.fromkeys(keep, 1) | {"_id": 0}
     coll = store._collection  # maggma's query has no projection-only scan
     if field_name is None or values is None:
         yield from coll.find({}, projection)
@@ -103,22 +105,31 @@ def scan_documents(
 
 def ranked_candidates(
     store: Store,
+    run_id: str | None = None,
+    ids: Iterable[str] | None = None,
     top: int | None = None,
+    *,
     novel_only: bool = False,
     stable_only: bool = False,
     fields: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Return the ranked candidates: highest storage score first, with their rank.
+    """Return ranked candidates: highest storage score first, with their rank.
 
-    Only documents with status ``candidate`` (valid, one per group of
-    duplicates) and a storage score are ranked; ties go to the lower energy
-    above the hull, then to the id. ``rank`` counts from 1 over all ranked
-    candidates, before the novel / stable filters.
+    The one ranking of candidates: the command line, the report, the flow and
+    both DFT codes call it. Only documents with status ``candidate`` (valid,
+    one per group of duplicates) and a storage score are ranked; ties go to
+    the lower energy above the hull, then to the id. ``rank`` counts from 1
+    over the candidates selected by ``run_id`` and ``ids`` (a campaign's own
+    ranking), before the novel / stable filters.
 
     Parameters
     ----------
     store
         The candidates store.
+    run_id
+        Only this campaign's candidates (all campaigns when None).
+    ids
+        Only these candidates (all when None).
     top
         How many to return (all when None).
     novel_only, stable_only
@@ -129,12 +140,17 @@ def ranked_candidates(
     projection = None
     if fields is not None:
         keep = {*fields, "candidate_id", "storage_score", "e_above_hull"}
-        keep |= {"is_novel", "is_stable"}
+        keep |= {"is_novel", "is_stable", "run_id"}
         projection = dict.fromkeys(keep, 1) | {"_id": 0}
+    criteria: dict[str, Any] = {"status": "candidate"}
+    if run_id is not None:
+        criteria["run_id"] = run_id
+    wanted = set(ids) if ids is not None else None
     docs = [
         d
-        for d in store._collection.find({"status": "candidate"}, projection)
+        for d in store._collection.find(criteria, projection)
         if isinstance(d.get("storage_score"), int | float)
+        and (wanted is None or d.get("candidate_id") in wanted)
     ]
     docs.sort(
         key=lambda d: (
