@@ -40,28 +40,21 @@ def peak_rss_mb() -> tuple[float, float]:
 
 def prepare_dataset(settings, target: int) -> dict:
     """Ingest the offline hydrides and expand them to ``target``; return timings."""
-    from matforge.data.ingest import ingest_records
-    from matforge.data.offline import offline_files, offline_records
+    from matforge.data.sources import ingest_offline
     from matforge.stores import StoreFactory
 
     figures: dict = {}
     started = time.perf_counter()
     with StoreFactory(settings) as factory:
-        shared = settings.shared_data_dir()
-        ingest_records(
-            offline_records(shared),
-            factory,
-            "offline",
-            [str(p) for p in offline_files(shared)],
-        )
+        ingest_offline(factory)
         hydrides = factory.store("hydrides").count()
     figures["ingest_s"] = time.perf_counter() - started
     print(f"ingest       : {hydrides} hydrides in {figures['ingest_s']:.1f} s")
 
     figures["expansion_s"] = 0.0
     if hydrides < target:
-        from matforge.data.expand import expand_dataset
-        from matforge.flows.potentials import potential_of
+        from matforge.flows.expand import expand_dataset
+        from matforge.flows.relax import potential_of
 
         started = time.perf_counter()
         spec = potential_of(settings, settings.expand.potential)
@@ -91,18 +84,16 @@ def main() -> None:
     os.environ["MATFORGE_HOME"] = str(home)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from matforge.cli import _flow_logging
+    from matforge.cli.run import _flow_logging
     from matforge.flows.discovery import run_discovery
     from matforge.settings import load_settings
 
     _flow_logging()  # the stage lines of `matforge run`, on stderr
 
-    # the flow's jobs load their settings where they run: pass them by environment
-    os.environ["MATFORGE_RUN__NUM_SAMPLES"] = str(args.samples)
-    os.environ["MATFORGE_RUN__SEED"] = str(args.seed)
+    run = {"num_samples": args.samples, "seed": args.seed}
     if args.potential:
-        os.environ["MATFORGE_RUN__POTENTIAL"] = args.potential
-    settings = load_settings()
+        run["potential"] = args.potential
+    settings = load_settings(run=run)  # the flow's jobs carry these settings
     figures: dict = {"home": str(home), "samples": args.samples}
     print(f"home: {home}")
     figures |= prepare_dataset(settings, args.target)

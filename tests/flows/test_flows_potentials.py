@@ -7,14 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from matforge.cli import cli
-from matforge.flows.potentials import (
-    compute_energies,
-    hull_points,
-    reference_energies,
-    stored_references,
-)
+from matforge.flows.relax import compute_energies, reference_energies
 from matforge.potentials.registry import resolve_potential
 from matforge.stores import StoreFactory
+from matforge.stores.energies import hull_points, stored_references
 
 pytestmark = pytest.mark.potential
 
@@ -30,7 +26,9 @@ def lih_file(tmp_path: Path, lih) -> Path:
 def test_references_are_computed_once_and_cached(memory_factory, shared_data) -> None:
     spec = resolve_potential("sevennet-0")
     first = reference_energies(memory_factory, spec, ["Li", "H"])
-    docs = stored_references(memory_factory.store("elemental_refs"), spec)
+    docs = stored_references(
+        memory_factory.store("elemental_refs"), spec.name, spec.version
+    )
     assert {d.element for d in docs} == {"Li", "H"}
     assert all(d.potential_version == spec.version for d in docs)
     assert docs[0].mp_id
@@ -126,15 +124,3 @@ def test_store_factory_knows_the_new_collections(memory_settings) -> None:
         counts = factory.counts()
     assert "elemental_refs" in counts
     assert "calibrations" in counts
-
-
-def test_energy_maker_runs_as_a_jobflow_job(lih, shared_data) -> None:
-    from jobflow import run_locally
-
-    from matforge.flows.potentials import EnergyMaker
-
-    job = EnergyMaker(potential="sevennet-0", relax=False).make([lih])
-    responses = run_locally(job, ensure_success=True)
-    [row] = responses[job.uuid][1].output
-    assert row["potential"] == "sevennet-0"
-    assert row["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)

@@ -217,3 +217,76 @@ def known_documents(
     for docs in found.values():
         docs.sort(key=lambda d: d["material_id"])
     return dict(found)
+
+
+def novelty_of_records(
+    factory: StoreFactory, records: Iterable[Any], from_mp: bool = False
+) -> list[dict[str, Any]]:
+    """Tell for each read record whether its crystal is known (``matforge novelty``).
+
+    The known materials are the stored hydrides and references of the records'
+    reduced formulas (the offline references loaded on first use; with
+    ``from_mp``, the Materials Project materials of their chemical systems
+    too), matched with the candidates settings' tolerances.
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    records
+        Records as :func:`matforge.data.files.read_paths` yields them.
+    from_mp
+        Also load the Materials Project materials of these chemical systems.
+
+    Returns
+    -------
+    list of dict
+        One answer per record, in order: ``input``, ``formula``,
+        ``reduced_formula``, ``same_formula``, ``same_ratio``, ``matched_id``
+        and ``known_ids_same_ratio``, or ``input`` and ``error`` for a record
+        without a structure.
+    """
+    from matforge.core.novelty import assess_novelty, known_materials, make_matcher
+
+    records = list(records)
+    readable = [r for r in records if r.structure is not None]
+    ensure_references(factory)
+    if from_mp:
+        systems = {
+            "-".join(sorted(el.symbol for el in r.structure.composition.elements))
+            for r in readable
+        }
+        load_mp_references(factory, systems)
+    found = known_documents(
+        [factory.store("hydrides"), factory.store("references")],
+        {r.structure.composition.reduced_formula for r in readable},
+    )
+    known = known_materials(
+        [
+            (d["material_id"], Structure.from_dict(d["structure"]))
+            for docs in found.values()
+            for d in docs
+        ]
+    )
+    params = factory.settings.candidates
+    matcher = make_matcher(params.ltol, params.stol, params.angle_tol)
+    answers: list[dict[str, Any]] = []
+    for record in records:
+        if record.structure is None:
+            answers.append({"input": record.input, "error": record.error})
+            continue
+        result = assess_novelty(
+            record.structure, record.structure.composition, known, matcher
+        )
+        answers.append(
+            {
+                "input": record.input,
+                "formula": result.formula,
+                "reduced_formula": result.reduced_formula,
+                "same_formula": result.same_formula,
+                "same_ratio": result.same_ratio,
+                "matched_id": result.matched_id,
+                "known_ids_same_ratio": list(result.same_ratio_ids),
+            }
+        )
+    return answers

@@ -1,10 +1,10 @@
 """DFT formation energies on the Materials Project scale (pure; no store).
 
-The recipe is that of :mod:`matforge.potentials.formation`, with DFT total
+The recipe is that of :mod:`matforge.core.formation`, with DFT total
 energies in place of the potential's:
 
 1. the compound's DFT total energy (GPAW here, VASP on a cluster);
-2. the MP2020 corrections (:func:`~matforge.potentials.formation.mp2020_corrected`,
+2. the MP2020 corrections (:func:`~matforge.core.formation.mp2020_corrected`,
    the Materials Project's own scheme: in a hydride -0.179 eV per H atom; the
    anion and GGA+U corrections where they apply), since the energy is a plain
    PBE energy like MP's uncorrected GGA ones;
@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 
 from pymatgen.core import Lattice, Structure
 
-from matforge.dft.availability import DftError
-from matforge.potentials.formation import (
+from matforge.core.formation import (
     CorrectedEnergy,
     ElementalReference,
     formation_energy_per_atom,
     mp2020_corrected,
 )
+from matforge.dft.availability import DftError
 
 if TYPE_CHECKING:
     from matforge.settings import DftSettings

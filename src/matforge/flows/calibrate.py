@@ -1,7 +1,7 @@
-"""Calibrate the pipeline's formation energies against known DFT values.
+"""The calibration: the pipeline's formation energies against known DFT values.
 
 Two comparisons, each with the chosen potential and the recipe of
-:mod:`matforge.potentials.formation`:
+:mod:`matforge.potentials.energies`:
 
 - ``seed``: every real hydride in the store with a DFT (MP2020-corrected)
   formation energy (the offline snapshot when the store holds none);
@@ -15,14 +15,17 @@ mode) with its parity plot in the data store.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Structure
 
+from matforge.data.offline import offline_records
+from matforge.flows.relax import compute_energies, potential_of
+from matforge.flows.stage import MatforgeMaker, job_factory, stage_job
 from matforge.potentials.calibration import (
     FORMULAS_FILE,
     calibration_stats,
@@ -31,6 +34,7 @@ from matforge.potentials.calibration import (
 )
 from matforge.schemas import BuildMeta
 from matforge.schemas.potential import CalibrationDoc, CalibrationRow
+from matforge.stores.artefacts import put_bytes
 
 if TYPE_CHECKING:
     from matforge.potentials.registry import PotentialSpec
@@ -46,8 +50,6 @@ def _seed_items(factory: StoreFactory) -> tuple[list[dict[str, Any]], str]:
     )
     if docs:
         return docs, "collection:hydrides"
-    from matforge.data.offline import offline_records
-
     records = [
         r
         for r in offline_records(factory.settings.shared_data_dir())
@@ -89,8 +91,6 @@ def run_calibration(
     doc, png
         The stored calibration document and its parity plot.
     """
-    from matforge.flows.potentials import compute_energies
-
     started = time.perf_counter()
     seeds, seed_source = _seed_items(factory)
     formulas = read_formula_energies(factory.settings.shared_data_dir() / FORMULAS_FILE)
@@ -179,21 +179,45 @@ def run_calibration(
             settings={"potential": factory.settings.potential.model_dump(mode="json")},
         ),
     )
-    factory.data_store().update(
-        [
-            {
-                "blob_uuid": blob,
-                "calibration_id": calibration_id,
-                "kind": "png",
-                "content_type": "image/png",
-                "sha1": hashlib.sha1(png, usedforsecurity=False).hexdigest(),
-                "encoding": "base64",
-                "data": base64.b64encode(png).decode("ascii"),
-            }
-        ],
-        key="blob_uuid",
+    put_bytes(
+        factory.data_store(),
+        blob,
+        png,
+        calibration_id=calibration_id,
+        kind="png",
+        content_type="image/png",
+        sha1=hashlib.sha1(png, usedforsecurity=False).hexdigest(),
     )
     factory.store("calibrations").update(
         [doc.model_dump(mode="json")], key="calibration_id"
     )
     return doc, png
+
+
+@dataclass
+class CalibrateMaker(MatforgeMaker):
+    """Calibrate a potential's formation energies (``matforge dataset calibrate``).
+
+    Parameters
+    ----------
+    name
+        Job name.
+    settings
+        Science settings of the job (``potential`` among them).
+    potential
+        Potential name (``potential.name`` when None).
+    relax
+        Relax the DFT structures first.
+    """
+
+    name: str = "calibrate potential"
+    potential: str | None = None
+    relax: bool = False
+
+    @stage_job
+    def make(self) -> dict[str, Any]:
+        """Run the calibration; return its summary."""
+        with job_factory(self.settings, "calibrate", write=False) as factory:
+            spec = potential_of(factory.settings, self.potential)
+            doc, _ = run_calibration(factory, spec, relax=self.relax)
+        return doc.summary()

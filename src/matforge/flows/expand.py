@@ -1,4 +1,4 @@
-"""Grow the hydrides collection by substitution, relaxation and formation energy.
+"""The dataset expansion: grow ``hydrides`` by substitution, relaxation, energy.
 
 The run, resumable and idempotent:
 
@@ -23,14 +23,10 @@ and stops as soon as the collection holds ``target`` hydrides.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
-import hashlib
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +34,9 @@ from typing import TYPE_CHECKING, Any
 from pymatgen.core import Structure
 
 from matforge.core.checks import hydride_problems
+from matforge.core.formation import HullPoint
+from matforge.data.offline import REFERENCES_FILE
+from matforge.data.sources import ingest_offline
 from matforge.data.substitution import (
     PROPOSAL_PREFIX,
     Proposal,
@@ -47,9 +46,15 @@ from matforge.data.substitution import (
     pool_elements,
     propose_substitutions,
 )
-from matforge.errors import MatforgeError
+from matforge.flows.relax import potential_of, reference_energies
+from matforge.flows.stage import MatforgeMaker, job_factory, stage_job
+from matforge.potentials.energies import energies_of
+from matforge.potentials.relax import run_potential
 from matforge.schemas import BuildMeta, HydrideDoc, RejectDoc
 from matforge.schemas.potential import ComputedProvenance
+from matforge.stores.energies import hull_points
+from matforge.stores.lock import store_writer
+from matforge.stores.queries import scan_documents
 from matforge.stores.writes import stored_values, upsert_documents
 
 if TYPE_CHECKING:
@@ -120,21 +125,14 @@ def handled_proposals(hydrides: Store, rejects: Store) -> set[str]:
     """Return the ids of proposals already accepted or rejected."""
     done = {
         d["material_id"]
-        for d in hydrides._collection.find(
-            {"source": SOURCE}, {"material_id": 1, "_id": 0}
-        )
+        for d in scan_documents(hydrides, ["material_id"], "source", [SOURCE])
     }
-    done |= {
-        d["input"]
-        for d in rejects._collection.find({"stage": STAGE}, {"input": 1, "_id": 0})
-    }
+    done |= {d["input"] for d in scan_documents(rejects, ["input"], "stage", [STAGE])}
     return {i for i in done if str(i).startswith(PROPOSAL_PREFIX)}
 
 
 def reference_elements(shared_dir: Path) -> list[str]:
     """Return the elements that have an MP reference structure."""
-    from matforge.potentials.formation import REFERENCES_FILE
-
     with gzip.open(shared_dir / REFERENCES_FILE, "rt", encoding="utf-8") as handle:
         return sorted(json.load(handle))
 
@@ -142,9 +140,7 @@ def reference_elements(shared_dir: Path) -> list[str]:
 def _stored_structures(hydrides: Store) -> list[tuple[str, Structure, str]]:
     return [
         (d["material_id"], Structure.from_dict(d["structure"]), d.get("source", ""))
-        for d in hydrides._collection.find(
-            {}, {"material_id": 1, "structure": 1, "source": 1, "_id": 0}
-        )
+        for d in scan_documents(hydrides, ["material_id", "structure", "source"])
     ]
 
 
@@ -152,17 +148,7 @@ def _seed_if_empty(factory: StoreFactory, summary: ExpandSummary) -> None:
     """Ingest the offline snapshot into an empty hydrides collection."""
     if summary.start_count:
         return
-    from matforge.data.ingest import ingest_records
-    from matforge.data.offline import offline_files, offline_records
-
-    shared = factory.settings.shared_data_dir()
-    seeded = ingest_records(
-        offline_records(shared),
-        factory,
-        "offline",
-        [str(p) for p in offline_files(shared)],
-    )
-    summary.seeded = seeded.accepted
+    summary.seeded = ingest_offline(factory).accepted
 
 
 def pending_proposals(
@@ -210,8 +196,6 @@ class _Recorder:
         stored: list[tuple[str, Structure, str]],
         summary: ExpandSummary,
     ) -> None:
-        from matforge.flows.potentials import hull_points
-
         self.settings = factory.settings
         self.spec = spec
         self.summary = summary
@@ -254,12 +238,6 @@ class _Recorder:
         self, proposal: Proposal, result: RelaxResult, refs: dict[str, float]
     ) -> None:
         """Store the outcome of one relaxation."""
-        from matforge.potentials.formation import (
-            HullPoint,
-            e_above_hull,
-            ml_formation_energy,
-        )
-
         self.summary.relaxed += 1
         if result.error is not None or result.energy is None:
             self.reject(proposal, result.error or "no energy")
@@ -276,9 +254,13 @@ class _Recorder:
             self.reject(proposal, "relaxed structure: " + "; ".join(problems))
             return
         spec = self.spec
-        e_form, corrected = ml_formation_energy(
-            relaxed, result.energy, refs, spec.apply_mp2020
-        )
+        row = energies_of(
+            [result], refs, self.hull, [(proposal.proposal_id, None)], spec.apply_mp2020
+        )[0]
+        e_form = row.formation_energy_per_atom
+        if e_form is None:
+            self.reject(proposal, row.error or "no formation energy")
+            return
         provenance = ComputedProvenance(
             proposal_id=proposal.proposal_id,
             parent_id=proposal.parent_id,
@@ -291,8 +273,8 @@ class _Recorder:
             steps=result.steps,
             fmax=self.settings.potential.fmax,
             energy_per_atom=result.energy / len(relaxed),
-            correction_per_atom=corrected.correction / len(relaxed),
-            corrections=corrected.corrections,
+            correction_per_atom=row.correction_per_atom,
+            corrections=row.corrections,
         )
         try:
             doc = HydrideDoc.from_structure(
@@ -303,7 +285,7 @@ class _Recorder:
                 provenance=f"computed from {proposal.parent_id}",
                 formation_energy_per_atom=e_form,
                 energy_source=f"{spec.name} ({spec.version}), MP2020-compatible",
-                e_above_hull=e_above_hull(relaxed.composition, e_form, self.hull),
+                e_above_hull=row.e_above_hull,
                 symprec=ingest.symprec,
                 e_threshold=self.settings.score.e_threshold,
                 sigma=self.settings.score.sigma,
@@ -319,48 +301,6 @@ class _Recorder:
         self.groups.setdefault(formula, []).append((proposal.proposal_id, relaxed))
         self.hull.append(HullPoint(relaxed.composition, e_form, proposal.proposal_id))
         self.summary.accepted += 1
-
-
-class ExpansionRunningError(MatforgeError):
-    """Another dataset expansion is filling the same store."""
-
-
-@contextmanager
-def expansion_lock(factory: StoreFactory) -> Iterator[Path]:
-    """Hold the one-expansion-per-store lock of this machine, or say who holds it.
-
-    Two expansions on one store would both relax the same next proposals and,
-    on the embedded store (no unique index), could both insert them. The lock
-    is a file in ``<home>/locks`` named after the store's location, held with
-    ``flock`` (released by the system when the process dies, even by kill -9).
-
-    Raises
-    ------
-    ExpansionRunningError
-        If another process holds the lock.
-    """
-    digest = hashlib.sha1(factory.location.encode(), usedforsecurity=False)
-    folder = factory.settings.home_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"expand-{digest.hexdigest()[:12]}.lock"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise ExpansionRunningError(
-                f"another `matforge dataset expand` (pid {holder}) is filling "
-                f"{factory.location}; wait for it or stop it (lock: {path})"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield path
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def expand_dataset(
@@ -391,10 +331,10 @@ def expand_dataset(
 
     Raises
     ------
-    ExpansionRunningError
-        If another expansion is filling the same store on this machine.
+    StoreBusyError
+        If another process is writing the same embedded store.
     """
-    with expansion_lock(factory):
+    with store_writer(factory, "matforge dataset expand"):
         return _expand(factory, spec, target, progress)
 
 
@@ -405,9 +345,6 @@ def _expand(
     progress: Callable[[int], None] | None,
 ) -> ExpandSummary:
     """Grow the collection (:func:`expand_dataset` under its lock)."""
-    from matforge.flows.potentials import reference_energies
-    from matforge.potentials.relax import run_potential
-
     started = time.perf_counter()
     params = factory.settings.potential
     target = target or factory.settings.expand.target
@@ -452,3 +389,33 @@ def _expand(
     summary.final_count = hydrides.count()
     summary.runtime_s = time.perf_counter() - started
     return summary
+
+
+@dataclass
+class ExpandMaker(MatforgeMaker):
+    """Grow the hydrides collection by substitution (``matforge dataset expand``).
+
+    Parameters
+    ----------
+    name
+        Job name.
+    settings
+        Science settings of the job (``expand`` and ``potential`` among them).
+    target
+        Hydrides wanted (``expand.target`` when None).
+    potential
+        Potential name (``expand.potential`` when None).
+    """
+
+    name: str = "expand hydrides"
+    target: int | None = None
+    potential: str | None = None
+
+    @stage_job
+    def make(self) -> dict[str, Any]:
+        """Run the expansion on the job's database; return its summary."""
+        with job_factory(self.settings, "expand hydrides", write=False) as factory:
+            spec = potential_of(
+                factory.settings, self.potential or factory.settings.expand.potential
+            )
+            return expand_dataset(factory, spec, target=self.target).as_dict()
