@@ -87,11 +87,10 @@ def test_two_campaigns_at_once_the_second_stops_at_once(tmp_path: Path, shared_d
             time.sleep(0.2)
         else:
             pytest.fail("the first campaign never took the lock")
-        started = time.monotonic()
         second = subprocess.run(
             command, env=env, capture_output=True, text=True, check=False
         )
-        waited = time.monotonic() - started
+        still_running = first.poll() is None
     finally:
         first.kill()
         first.wait()
@@ -99,5 +98,5 @@ def test_two_campaigns_at_once_the_second_stops_at_once(tmp_path: Path, shared_d
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1, second.stderr
     assert f"pid {first.pid}: matforge run --quick" in lines[0]
-    assert waited < 60  # it did not wait for the first, nor start a stage
-    assert "[1/9]" not in second.stderr
+    assert still_running  # it did not wait for the first to finish
+    assert "[1/9]" not in second.stderr  # nor start a stage
