@@ -589,14 +589,12 @@ class ServeSettings(BaseModel):
         "https://example.org/matforge); the responses' links and next pages use "
         "it. Unset: taken from each request.",
     )
-    page_limit: int = Field(
-        default=20, ge=1, description="Entries per page when a query names none."
-    )
     page_limit_max: int = Field(
         default=500,
-        ge=1,
+        ge=20,
         description="Largest page a query may ask for; a larger one is refused "
-        "with OPTIMADE's 403 error.",
+        "with OPTIMADE's 403 error. At least 20, the page a query gets when it "
+        "names none.",
     )
 
 
