@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import threading
 import time
 import uuid
@@ -33,6 +34,17 @@ from matforge.stores import StoreFactory, upsert_documents
 
 RUN_ID = "run-serve-test"
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def shared_dir() -> Path:
+    """The offline data folder (for module-scoped fixtures); skip without it."""
+    import pytest
+
+    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+    path = Path(os.environ.get("MATFORGE_SHARED_DATA", default)).resolve()
+    if not path.is_dir():
+        pytest.skip(f"offline data folder {path} not found")
+    return path
 
 
 def seed_records(shared: Path) -> list[dict[str, Any]]:
