@@ -95,8 +95,9 @@ def test_species_order_does_not_depend_on_set_order():
         ["Ti", "H", "Zr", "H", "Li"],
         [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0.5], [0, 0, 0.5]],
     )
-    names = [sp["name"] for sp in structure_attributes(s)["species"]]
-    assert names == ["H", "Li", "Ti", "Zr"]
+    attributes = structure_attributes(s)
+    assert [sp["name"] for sp in attributes["species"]] == ["H", "Li", "Ti", "Zr"]
+    assert attributes["chemical_formula_descriptive"] == "LiZrTiH2"  # no ones
 
 
 def test_build_serves_valid_candidates_and_hydrides_and_rerun_changes_nothing(

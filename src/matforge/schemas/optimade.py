@@ -90,13 +90,23 @@ def _decomposition(value: Any) -> dict[str, float] | None:
     return None if any(v is None for v in out.values()) else out  # type: ignore[return-value]
 
 
+def cell_formula(structure: Structure) -> str:
+    """Return the formula of the cell, cations first, no ones: Mg2H4, Li2HN."""
+    parts = []
+    for token in structure.composition.formula.split():
+        symbol = token.rstrip("0123456789.")
+        count = token[len(symbol) :]
+        parts.append(symbol if count == "1" else token)
+    return "".join(parts)
+
+
 def structure_attributes(structure: Structure) -> dict[str, Any]:
     """Return the standard OPTIMADE attributes of an ordered periodic crystal.
 
     optimade-python-tools' pymatgen adapter does the conversion; the species
-    are then put in a fixed order (the adapter takes them from a set) and the
-    descriptive formula is the cell formula without spaces, so that the same
-    crystal always gives the same attributes.
+    are then put in a fixed order (the adapter takes them from a set), so that
+    the same crystal always gives the same attributes, and the descriptive
+    formula is the cell's (:func:`cell_formula`).
 
     Parameters
     ----------
@@ -151,7 +161,7 @@ def structure_attributes(structure: Structure) -> dict[str, Any]:
         ),
         key=lambda s: s["name"],
     )
-    out["chemical_formula_descriptive"] = structure.composition.formula.replace(" ", "")
+    out["chemical_formula_descriptive"] = cell_formula(structure)
     out["structure_features"] = []
     return out
 

@@ -42,7 +42,8 @@ def _radius(symbol: str) -> float:
     except ValueError:
         return 1.0
     radius = element.atomic_radius or element.atomic_radius_calculated
-    return float(radius) if radius else 1.0
+    # hydrogen (0.25 A) would be a dot beside a metal: a floor keeps it visible
+    return max(float(radius), 0.6) if radius else 1.0
 
 
 def _view_rotation() -> np.ndarray:
@@ -135,7 +136,7 @@ def structure_svg(
     colours = _jmol_colours()
     depth = view[:, 2]
     span = float(np.ptp(depth)) or 1.0
-    scale = 0.45  # disc radius per angstrom of atomic radius
+    scale = 0.4  # disc radius per angstrom of atomic radius
     # z points at the viewer: the farthest atoms (smallest z) first, paler
     for rank, k in enumerate(np.argsort(depth, kind="stable")):
         symbol = "".join(c for c in names[k] if c.isalpha())

@@ -55,6 +55,10 @@ function fmt(value, digits = 3) {
   return String(value);
 }
 
+function num(value, digits = 3) {
+  return typeof value === "number" ? value.toFixed(digits) : "–";
+}
+
 function cell(row, text, cls) {
   const td = document.createElement("td");
   if (cls) td.className = cls;
@@ -199,10 +203,10 @@ async function showList(state) {
     cell(row, String(state.offset + i + 1), "num");
     cell(row, link("#/entry/" + encodeURIComponent(entry.id), a.chemical_formula_descriptive || a.chemical_formula_reduced));
     cell(row, entry.id);
-    cell(row, fmt(a[P + "storage_score"], 4), "num");
-    cell(row, fmt(a[P + "formation_energy_per_atom"]), "num");
-    cell(row, fmt(a[P + "formation_energy_dft_per_atom"]), "num");
-    cell(row, fmt(a[P + "e_above_hull"]), "num");
+    cell(row, num(a[P + "storage_score"], 4), "num");
+    cell(row, num(a[P + "formation_energy_per_atom"]), "num");
+    cell(row, num(a[P + "formation_energy_dft_per_atom"]), "num");
+    cell(row, num(a[P + "e_above_hull"]), "num");
     cell(row, fmt(a[P + "is_novel"]), a[P + "is_novel"] ? "yes" : "");
     cell(row, fmt(a[P + "is_stable"]), a[P + "is_stable"] ? "yes" : "");
     cell(row, a[P + "known_id"] || "–");
@@ -249,7 +253,10 @@ async function showEntry(id) {
   if (runId && reports[runId]) report.appendChild(link(reports[runId], "campaign report"));
   const tbody = $("properties").querySelector("tbody");
   tbody.replaceChildren();
-  const keys = Object.keys(a).filter((k) => !HIDDEN.has(k));
+  // unset standard properties say nothing; matforge's own unknowns do
+  const keys = Object.keys(a).filter(
+    (k) => !HIDDEN.has(k) && (k.startsWith(P) || (a[k] !== null && a[k] !== undefined)),
+  );
   keys.sort((x, y) => (x.startsWith(P) ? 0 : 1) - (y.startsWith(P) ? 0 : 1));
   for (const key of keys) {
     const row = document.createElement("tr");
@@ -257,7 +264,8 @@ async function showEntry(id) {
     th.textContent = LABELS[key] || key;
     th.title = key;
     row.appendChild(th);
-    cell(row, fmt(a[key], 4));
+    const value = a[key];
+    cell(row, Array.isArray(value) && !value.length ? "none" : fmt(value, 4));
     tbody.appendChild(row);
   }
   const lattice = document.createElement("tr");
@@ -281,7 +289,7 @@ async function loadReports() {
     nav.replaceChildren();
     for (const run of body.reports) {
       reports[run.run_id] = run.url;
-      const a = link(run.url, `report ${run.run_id.slice(0, 10)}`);
+      const a = link(run.url, `campaign report ${run.run_id.slice(0, 12)}`);
       a.title = `campaign report of run ${run.run_id}`;
       nav.appendChild(a);
       nav.appendChild(document.createTextNode(" "));
