@@ -214,15 +214,9 @@ class OptimadeBuilder(Builder):
                 todo[name].add(entry_id)
         for name, ids in todo.items():
             store, key = self._sources[name]
-            ordered = sorted(ids)
-            for start in range(0, len(ordered), self.chunk_size):
-                chunk = ordered[start : start + self.chunk_size]
-                docs = sorted(
-                    scan_documents(store, _source_fields(name), key, chunk),
-                    key=lambda d, k=key: d[k],
-                )
-                for doc in docs:
-                    yield {"collection": name, "doc": doc}
+            # one pass over the source on montydb, batches of ids elsewhere
+            for doc in scan_documents(store, _source_fields(name), key, ids):
+                yield {"collection": name, "doc": doc}
 
     # -- converting (pure) -------------------------------------------------
     def process_item(self, item: dict[str, Any]) -> dict[str, Any]:

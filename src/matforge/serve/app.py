@@ -99,7 +99,12 @@ def create_app(
 
         factory = StoreFactory(settings)
     config = server_config(settings, base_url)
-    api = create_optimade_app(config)
+    quiet = logging.getLogger("optimade")
+    quiet.disabled = True  # its start-up lines name a config file it did not read
+    try:
+        api = create_optimade_app(config)
+    finally:
+        quiet.disabled = False
     _bad_parameters_are_400(api)
     # optimade sets its logger to DEBUG; leave the level to the logging set-up
     logging.getLogger("optimade").setLevel(logging.NOTSET)

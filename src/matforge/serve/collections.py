@@ -199,7 +199,7 @@ class MemoryStructures(_Served, EntryCollection):
         query = criteria.get("filter") or {}
         skip = int(criteria.get("skip") or 0)
         limit = int(criteria.get("limit") or 0)
-        results = self.engine.find(
+        results, returned = self.engine.find_counted(
             query,
             projection=criteria.get("projection"),
             sort=list(criteria.get("sort") or []),
@@ -208,7 +208,6 @@ class MemoryStructures(_Served, EntryCollection):
         )
         if single_entry:
             return results, len(results), False
-        returned = self.engine.count(query)
         return results, returned, skip + len(results) < returned
 
 

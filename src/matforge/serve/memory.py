@@ -525,8 +525,20 @@ class MemoryQueryEngine:
         list of dict
             Shallow copies of the documents.
         """
+        return self.find_counted(query, projection, sort, skip, limit)[0]
+
+    def find_counted(
+        self,
+        query: Mapping[str, Any] | None = None,
+        projection: Mapping[str, Any] | None = None,
+        sort: Sequence[tuple[str, int]] | None = None,
+        skip: int = 0,
+        limit: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Return :meth:`find`'s documents and how many match in all."""
         n = len(self._docs)
         rows = np.flatnonzero(self.mask(query)) if query else np.arange(n)
+        total = len(rows)
         if sort:
             rows = self._order(rows, sort)
         rows = rows[skip:] if skip else rows
@@ -542,4 +554,4 @@ class MemoryQueryEngine:
                 out.append(dict(doc))
             else:
                 out.append({k: doc[k] for k in keep if k in doc})
-        return out
+        return out, total
