@@ -255,3 +255,31 @@ def test_importing_the_server_has_no_side_effects(tmp_path):
     assert not log_dir.exists()
     assert result.stdout == ""
     assert not (Path(tmp_path) / ".matforge").exists()
+
+
+def test_the_mongodb_path_with_mongomock_in_the_servers_place(shared_data, tmp_path):
+    from matforge.serve.collections import MongoStructures
+
+    with populated(shared_data, tmp_path, candidates=20, hydrides=10) as factory:
+        entries = list(
+            factory.store("optimade_structures")._collection.find({}, {"_id": 0})
+        )
+        factory.backend = "mongodb"  # the stores are open: only the path changes
+        app = create_app(factory.settings, factory)
+        assert isinstance(app.state.structures, MongoStructures)
+        client = TestClient(app)
+        body = client.get(
+            "/v1/structures",
+            params={
+                "filter": '_matforge_kind="candidate" AND _matforge_is_stable=TRUE',
+                "sort": "-_matforge_storage_score",
+                "response_fields": "id,last_modified",
+            },
+        ).json()
+        stable = [e for e in entries if e["kind"] == "candidate" and e["is_stable"]]
+        best = sorted(stable, key=lambda e: -e["storage_score"])
+        assert [d["id"] for d in body["data"]] == [e["id"] for e in best][:20]
+        assert body["data"][0]["attributes"]["last_modified"].endswith("Z")
+        assert client.get("/v1/structures/no-such-entry").status_code == 404
+        cif = client.get(f"/extensions/matforge/structures/{entries[0]['id']}.cif")
+        assert cif.status_code == 200

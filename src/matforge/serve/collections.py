@@ -246,3 +246,10 @@ class MongoStructures(_Served, MongoCollection):
         """Return the stored entry with this id, or None."""
         doc = self.collection.find_one({"id": entry_id}, {"_id": 0})
         return None if doc is None else _utc(doc)
+
+    def _run_db_query(
+        self, criteria: dict[str, Any], single_entry: bool = False
+    ) -> tuple[list[dict[str, Any]], int | None, bool]:
+        results, returned, more = super()._run_db_query(criteria, single_entry)
+        # pymongo gives naive datetimes back: they are UTC
+        return [_utc(doc) for doc in results], returned, more
