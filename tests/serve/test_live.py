@@ -108,3 +108,60 @@ def test_a_port_in_use_is_one_clear_error():
 def test_a_host_that_cannot_be_bound_is_one_clear_error():
     with pytest.raises(MatforgeError, match=r"192\.0\.2\.1"):
         bind_socket("192.0.2.1", 0)  # TEST-NET-1: not an address of this machine
+
+
+def test_serve_runs_until_interrupted(shared_data, tmp_path):
+    """``serve`` itself, in a child process on an embedded store, stopped by Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from serve_helpers import candidate_docs, hydride_docs, store_sources
+
+    from matforge.builders.optimade import build_optimade
+    from matforge.stores import StoreFactory
+
+    settings = load_settings(home=tmp_path / "home")
+    with StoreFactory(settings) as factory:
+        store_sources(
+            factory, candidate_docs(shared_data, 8), hydride_docs(shared_data, 4)
+        )
+        count = build_optimade(factory, progress=False).inserted
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    code = (
+        "from matforge.serve.app import serve\n"
+        "from matforge.settings import load_settings\n"
+        f"serve(load_settings(home={str(tmp_path / 'home')!r}), port={port},"
+        " announce=print, access_log=False)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        line = child.stdout.readline()
+        assert f"serving {count} OPTIMADE structures" in line, line
+        assert f"http://127.0.0.1:{port}/" in line
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                body = requests.get(f"http://127.0.0.1:{port}/v1/structures", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.2)
+        assert body.json()["meta"]["data_available"] == count
+        child.send_signal(signal.SIGINT)
+        assert child.wait(30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -126,7 +127,7 @@ def create_app(
     for path, files, name in static_files(app.state.reports_dir):
         app.mount(path, files, name=name)
     app.mount("/", api, name="optimade")
-    logger.info(
+    logger.debug(
         "serving %d OPTIMADE structures from %s", len(structures), factory.location
     )
     return app
@@ -173,6 +174,7 @@ def serve(
     factory: StoreFactory | None = None,
     log_level: str = "info",
     access_log: bool = True,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the OPTIMADE API and the page until interrupted (Ctrl-C).
 
@@ -183,9 +185,13 @@ def serve(
     host, port, base_url
         Override ``settings.serve.host`` / ``port`` / ``base_url``.
     factory
-        The store factory to read from; a new one on ``settings`` when None.
+        The store factory to read from; a new one on ``settings`` (closed on
+        return) when None.
     log_level, access_log
         uvicorn's log level, and whether it logs every request.
+    announce
+        Called with one line (what is served, where) once the entries are
+        loaded, e.g. ``click.echo``; the line is logged when None.
 
     Raises
     ------
@@ -194,10 +200,14 @@ def serve(
     """
     import uvicorn
 
+    from matforge.stores.factory import StoreFactory
+
     host = host or settings.serve.host
     port = settings.serve.port if port is None else port
     url = base_url if base_url is not None else settings.serve.base_url
     sock = bind_socket(host, port)  # before loading anything: fail fast
+    own = factory is None
+    factory = factory if factory is not None else StoreFactory(settings)
     try:
         app = create_app(settings, factory, url)
         count = len(app.state.structures)
@@ -205,8 +215,12 @@ def serve(
             logger.warning(
                 "optimade_structures is empty: run `matforge build optimade` first"
             )
-        shown = url or f"http://{host}:{port}"
-        logger.info("OPTIMADE base URL %s, page %s/", shown, shown.rstrip("/"))
+        shown = (url or f"http://{host}:{port}").rstrip("/")
+        line = (
+            f"serving {count} OPTIMADE structures from {factory.location}: "
+            f"page {shown}/, API {shown}/v1/info (Ctrl-C stops)"
+        )
+        (announce or logger.info)(line)
         config = uvicorn.Config(
             app,
             log_level=log_level,
@@ -214,6 +228,11 @@ def serve(
             root_path=urlparse(url).path.rstrip("/") if url else "",
             lifespan="off",
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on
+            logger.info("stopped")
     finally:
         sock.close()
+        if own:
+            factory.close()
