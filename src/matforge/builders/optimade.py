@@ -55,7 +55,13 @@ INDEXED_FIELDS = (
     "last_modified",
 )
 
-_TARGET_INDEX = ("id", "source_collection", "source_last_updated", "conversion")
+_TARGET_INDEX = (
+    "id",
+    "source_collection",
+    "source_last_updated",
+    "conversion",
+    "content_hash",
+)
 
 
 def _stamp(value: Any) -> datetime | None:
@@ -149,6 +155,9 @@ class OptimadeBuilder(Builder):
             self._sources["hydrides"] = (hydrides, "material_id")
         self._indexed = False
         self._build: BuildMeta | None = None
+        # id -> content hash of the stored entries, read once by get_items and
+        # kept up to date by the writes (montydb would scan per batch otherwise)
+        self._hashes: dict[str, Any] | None = None
         super().__init__(
             sources=[s for s, _ in self._sources.values()],
             targets=[target],
@@ -198,6 +207,7 @@ class OptimadeBuilder(Builder):
         stored = {
             d["id"]: d for d in scan_documents(self.target, _TARGET_INDEX) if "id" in d
         }
+        self._hashes = {i: d.get("content_hash") for i, d in stored.items()}
         wanted = self._wanted()
         removed = sorted(set(stored) - set(wanted))
         if removed:
@@ -263,13 +273,16 @@ class OptimadeBuilder(Builder):
                 summary.processed += 1
         if docs:
             self._ensure_indexes()
-            result = upsert_documents(self.target, docs, "id")
+            result = upsert_documents(self.target, docs, "id", stored=self._hashes)
             summary.inserted += len(result.inserted)
             summary.updated += len(result.updated)
             summary.unchanged += len(result.unchanged)
         if removed:
             self.target.remove_docs({"id": {"$in": removed}})
             summary.removed += len(removed)
+            if self._hashes is not None:
+                for entry_id in removed:
+                    self._hashes.pop(entry_id, None)
         summary.seconds = time.perf_counter() - summary._started
 
     def finalize(self) -> None:
