@@ -114,6 +114,8 @@ def server_config(settings: MatforgeSettings, base_url: str | None = None) -> An
             "homepage": None,
         },
         provider_fields={"structures": provider_fields()},
+        # unused while optimade's logger has matforge.serve's handler; were
+        # it to write files, they would go under home, not /var/log
         log_dir=settings.home_dir / "logs",
         validate_query_parameters=True,
         validate_api_response=True,
