@@ -283,3 +283,14 @@ def test_the_mongodb_path_with_mongomock_in_the_servers_place(shared_data, tmp_p
         assert client.get("/v1/structures/no-such-entry").status_code == 404
         cif = client.get(f"/extensions/matforge/structures/{entries[0]['id']}.cif")
         assert cif.status_code == 200
+
+
+def test_a_wrongly_versioned_url_is_553_without_a_logged_traceback(served, caplog):
+    client, _ = served
+    with caplog.at_level("DEBUG"):
+        response = client.get("/v123123/info")
+    assert response.status_code == 553
+    assert _errors(response)[0]["status"] == "553"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any("answered /v123123/info with 553" in r.message for r in caplog.records)
+    assert client.get("/v1/info").status_code == 200

@@ -53,6 +53,42 @@ def _structures(factory: StoreFactory, config: Any, mapper: Any) -> Any:
     return MemoryStructures(docs, StructureResource, mapper, config)
 
 
+class _AnsweredErrors:
+    """Let a request end quietly when the OPTIMADE app has answered its error.
+
+    An error raised in optimade's middleware (a wrongly versioned URL gets its
+    553) is answered by Starlette's outermost error handler, which then raises
+    it again so that the server logs it: a traceback per bad URL. Here an error
+    whose answer is already sent is logged in one line, a client's at debug
+    level; one raised before any answer goes on as before.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from optimade.exceptions import OptimadeHTTPException
+
+        answered = False
+
+        async def watched(message: Any) -> None:
+            nonlocal answered
+            if message.get("type") == "http.response.start":
+                answered = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if not answered:
+                raise
+            path = scope.get("path")
+            if isinstance(exc, OptimadeHTTPException) and exc.status_code != 500:
+                logger.debug("answered %s with %s: %s", path, exc.status_code, exc)
+            else:
+                logger.error("error answered on %s: %r", path, exc, exc_info=exc)
+
+
 def _bad_parameters_are_400(api: FastAPI) -> None:
     """Answer a query parameter of the wrong type (page_limit=-5) with 400.
 
@@ -126,7 +162,7 @@ def create_app(
     app.include_router(page_router())
     for path, files, name in static_files(app.state.reports_dir):
         app.mount(path, files, name=name)
-    app.mount("/", api, name="optimade")
+    app.mount("/", _AnsweredErrors(api), name="optimade")
     logger.debug(
         "serving %d OPTIMADE structures from %s", len(structures), factory.location
     )
