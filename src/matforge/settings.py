@@ -589,6 +589,30 @@ class DftSettings(BaseModel):
     )
 
 
+class ServeSettings(BaseModel):
+    """The read-only OPTIMADE API and web page of ``matforge serve``."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface the server listens on: 127.0.0.1 keeps it on this "
+        "machine; 0.0.0.0 opens it to the network (it is read-only, but unguarded).",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port.")
+    base_url: str | None = Field(
+        default=None,
+        description="Public URL of the API when a proxy serves it elsewhere (e.g. "
+        "https://example.org/matforge); the responses' links and next pages use "
+        "it. Unset: taken from each request.",
+    )
+    page_limit_max: int = Field(
+        default=500,
+        ge=20,
+        description="Largest page a query may ask for; a larger one is refused "
+        "with OPTIMADE's 403 error. At least 20, the page a query gets when it "
+        "names none.",
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the optional YAML settings file."""
 
@@ -667,6 +691,7 @@ class MatforgeSettings(BaseSettings):
     potential: PotentialSettings = Field(default_factory=PotentialSettings)
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
     dft: DftSettings = Field(default_factory=DftSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -41,6 +41,7 @@ COLLECTIONS: dict[str, str] = {
     "relaxed": "relaxed_id",
     "candidates": "candidate_id",
     "dft_tasks": "task_id",
+    "optimade_structures": "id",
     "runs": "stage_id",
     "elemental_refs": "ref_id",
     "calibrations": "calibration_id",
