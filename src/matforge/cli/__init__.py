@@ -22,6 +22,7 @@ from matforge.cli.ingest import ingest
 from matforge.cli.launchpad import launchpad, submit
 from matforge.cli.run import report, run
 from matforge.cli.score import score
+from matforge.cli.serve import build_optimade_command, serve
 from matforge.cli.validate import validate
 
 
@@ -60,8 +61,10 @@ for command in (
     dataset,
     relax_generated_command,
     validate,
+    serve,
 ):
     cli.add_command(command)
+build.add_command(build_optimade_command)
 
 
 def main() -> None:

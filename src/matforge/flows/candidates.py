@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from matforge.builders.candidates import build_candidates
+from matforge.builders.optimade import build_optimade
 from matforge.data.references import ensure_references, load_mp_references
 from matforge.flows.stage import (
     MatforgeMaker,
@@ -25,6 +26,17 @@ from matforge.stores.queries import ranked_candidates, scan_documents
 if TYPE_CHECKING:
     from matforge.settings import MatforgeSettings
     from matforge.stores import StoreFactory
+
+
+def rebuild_candidates(factory: StoreFactory) -> Any:
+    """Build the candidates, then the OPTIMADE collection served from them.
+
+    Both builders are incremental: only what changed is written. Returns the
+    candidates builder's summary.
+    """
+    summary = build_candidates(factory)
+    build_optimade(factory)
+    return summary
 
 
 def status_counts(factory: StoreFactory, run_id: str | None = None) -> Counter:
@@ -61,7 +73,7 @@ def judge_candidates(factory: StoreFactory, from_mp: bool = False) -> dict[str, 
         }
         result = load_mp_references(factory, systems)
         loaded += len(result.inserted) + len(result.updated)
-    summary = build_candidates(factory)
+    summary = rebuild_candidates(factory)
     counts = status_counts(factory)
     return {
         "references_loaded": loaded,
@@ -80,7 +92,7 @@ def candidates_stage(
 ) -> dict[str, Any]:
     """Judge the relaxed crystals into ``candidates`` (the builder is incremental)."""
     ensure_references(factory)
-    build_candidates(factory)
+    rebuild_candidates(factory)
     counts = status_counts(factory, run_id)
     ranked = ranked_candidates(factory.store("candidates"), run_id=run_id)
     return {
@@ -115,7 +127,7 @@ class CandidatesMaker(StageMaker):
 
 @dataclass
 class RejudgeCandidatesMaker(MatforgeMaker):
-    """Rebuild the candidates after DFT validation, so they show E_form DFT.
+    """Rebuild the candidates (and their OPTIMADE entries) after DFT validation.
 
     Not a recorded stage: the builder is incremental, so running it again
     re-stamps only the candidates whose DFT task changed.
@@ -127,5 +139,5 @@ class RejudgeCandidatesMaker(MatforgeMaker):
     def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Rebuild the candidates; pass the DFT stage's output on unchanged."""
         with job_factory(self.settings, "rejudge candidates") as factory:
-            build_candidates(factory)
+            rebuild_candidates(factory)
         return upstream

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Element, Structure
 
-from matforge.builders.candidates import build_candidates
+from matforge.flows.candidates import rebuild_candidates
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
 from matforge.dft.formation import reference_setup, squared_error
 from matforge.dft.gpaw import DftError, gpaw_version, require_gpaw
@@ -470,7 +470,7 @@ def validate_and_rebuild(
     """
     with store_writer(factory, "matforge validate"):
         summary = validate_candidates(factory, top=top, code="gpaw", progress=progress)
-        build_candidates(factory)
+        rebuild_candidates(factory)
     return summary
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Element, Structure
 
-from matforge.builders.candidates import build_candidates
+from matforge.flows.candidates import rebuild_candidates
 from matforge.builders.vasp import collect_vasp_tasks
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
 from matforge.dft.formation import reference_setup
@@ -236,5 +236,5 @@ def collect_vasp_results(
     job_store.connect()
     written = collect_vasp_tasks(job_store, factory.store("dft_tasks"))
     if written:
-        build_candidates(factory)
+        rebuild_candidates(factory)
     return written
