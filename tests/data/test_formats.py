@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import warnings
 from itertools import islice
 from pathlib import Path
 
@@ -274,3 +275,68 @@ def test_reject_names_its_file(memory_settings):
     doc = document_from_record(record, "files", memory_settings, BuildMeta())
     assert isinstance(doc, RejectDoc)
     assert doc.file == str(CORPUS / "bad_vasp4_no_names.vasp")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "frames"),
+    [
+        ("castep-cell", "rbh.cell", 1),
+        ("aims", "geometry.in", 1),
+        ("xsf", "rbh.xsf", 1),
+        ("res", "rbh.res", 1),
+        ("gen", "rbh.gen", 1),
+        ("proteindatabank", "rbh.pdb", 1),
+        ("cfg", "rbh.cfg", 1),
+        ("eon", "rbh.con", 1),
+        ("dlp4", "CONFIG", 1),
+        ("vasp-xdatcar", "XDATCAR", 2),
+        ("vasp", "POSCAR_rbh", 1),
+    ],
+)
+def test_formats_ase_writes_are_read_back(fmt, name, frames, tmp_path):
+    import ase.io
+
+    atoms = ase.io.read(CORPUS / "good_RbH_eos_frames.extxyz", index=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CASTEP looks for its keywords file
+        ase.io.write(tmp_path / name, [atoms] * frames, format=fmt)
+    found = records(tmp_path / name)
+    assert [r.error for r in found] == [None] * frames
+    for record in found:
+        assert record.structure.composition.reduced_formula == "RbH"
+        # PDB and some others round the cell to three decimals
+        assert record.structure.volume == pytest.approx(atoms.get_volume(), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("mcsqs", "rndstr.in"),
+        ("yaml", "rbh.yaml"),
+        ("pwmat", "atom.config"),
+        ("cssr", "rbh.cssr"),
+    ],
+)
+def test_formats_pymatgen_writes_are_read_back(fmt, name, tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    rbh = Structure(
+        Lattice.from_parameters(4.28, 4.28, 4.28, 60, 60, 60),
+        ["Rb", "H"],
+        [[0, 0, 0], [0.5, 0.5, 0.5]],
+    )
+    rbh.to(filename=str(tmp_path / name), fmt=fmt)
+    record = one(tmp_path / name)
+    assert record.structure.composition.reduced_formula == "RbH"
+    assert record.structure.volume == pytest.approx(rbh.volume, rel=1e-3)
+
+
+def test_lammps_data_is_refused_with_its_reason(tmp_path):
+    import ase.io
+
+    atoms = ase.io.read(CORPUS / "good_RbH_eos_frames.extxyz", index=0)
+    ase.io.write(tmp_path / "data.rbh", atoms, format="lammps-data")
+    (record,) = records(tmp_path / "data.rbh")
+    assert record.error == (
+        "lammps-data file not read: a LAMMPS data file names atom types, not elements"
+    )

@@ -408,7 +408,7 @@ def _read_text(
     elif fmt.reader in {"poscar", "poscar-head"}:
         yield from read_poscar(text, label, path, head_only=fmt.reader != "poscar")
     else:
-        yield from read_with_pymatgen(text, label, fmt.name, path)
+        yield from read_with_pymatgen(path, label, fmt.name)
 
 
 def read_paths(paths: Iterable[str | Path]) -> Iterator[RawRecord]:

@@ -90,6 +90,9 @@ _BY_SUFFIX = {
     ".car": "ase:dmol-car",
     ".arc": "ase:dmol-arc",
     ".con": "ase:eon",
+    ".struct": "ase:struct",
+    ".lammps": "ase:lammps-data",
+    ".lmp": "ase:lammps-data",
 }
 
 # Names (case-insensitive, compression suffix removed) of VASP and other codes'
@@ -224,6 +227,7 @@ _SIGNATURES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("ase:castep-cell", _all(r"(?i)^\s*%block\s+(lattice_|positions_)")),
     ("ase:res", _all(r"^TITL\b", r"^CELL\b")),
     ("ase:xsf", _all(r"^\s*PRIMVEC\b")),
+    ("ase:lammps-data", _all(r"\bxlo\s+xhi\b", r"(?i)^\s*atoms\b")),
     ("ase:aims", _all(r"^\s*lattice_vector\s", r"^\s*atom(_frac)?\s")),
     (
         "ase:vasp-xdatcar",
@@ -282,7 +286,7 @@ def detect_format(path: Path, head: bytes) -> FileFormat | None:
         by_content = format_by_content(head.decode("utf-8", errors="replace"))
         if by_content is not None:
             return by_content
-    return format_by_ase_guess(path)
+    return _pymatgen_by_name(plain_name(path)) or format_by_ase_guess(path)
 
 
 def isotope_lines(text: str) -> tuple[str, dict[str, int]]:

@@ -147,19 +147,19 @@ def read_poscar(
     yield RawRecord(input=label, structure=structure, file=file, notes=notes)
 
 
-def read_with_pymatgen(
-    text: str, label: str, fmt: str, path: Path | None = None
-) -> Iterator[RawRecord]:
-    """Yield the structure of a file in one of pymatgen's registry formats."""
-    file = str(path) if path is not None else None
+def read_with_pymatgen(path: Path, label: str, fmt: str) -> Iterator[RawRecord]:
+    """Yield the structure of a file in one of pymatgen's registry formats.
+
+    The format was chosen from the file name by pymatgen's own patterns, so
+    ``Structure.from_file`` reads it (compressed files included).
+    """
+    file = str(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            structure = Structure.from_str(text, fmt=fmt)
+            structure = Structure.from_file(path)
     except Exception as exc:
-        yield RawRecord.failed(
-            label, f"unreadable {fmt} file: {_short(exc)}", text, file
-        )
+        yield RawRecord.failed(label, f"unreadable {fmt} file: {_short(exc)}", "", file)
         return
     yield RawRecord(input=label, structure=structure, file=file)
 
