@@ -340,3 +340,27 @@ def test_lammps_data_is_refused_with_its_reason(tmp_path):
     assert record.error == (
         "lammps-data file not read: a LAMMPS data file names atom types, not elements"
     )
+
+
+@pytest.mark.parametrize("chunk", [7, 100, 1 << 20])
+def test_json_list_streams_across_chunks(chunk, tmp_path, monkeypatch):
+    import json
+
+    from matforge.data import files
+
+    monkeypatch.setattr(files, "JSON_CHUNK", chunk)
+    whole = records(CORPUS / "mixed_records_list.json")
+    assert [r.error is None for r in whole] == [True, False, False, True]
+    assert [r.material_id for r in whole] == ["corpus-PdH", None, None, "corpus-CsH"]
+
+    item = (CORPUS / "good_LiH_record.json").read_text().strip()
+    text = "[\n" + ",\n".join([item] * 3) + ",\n" + item.replace('"Li"', '"Li" "x"')
+    path = tmp_path / "broken.json"
+    path.write_text(text + "\n]")
+    found = records(path)
+    assert [r.error is None for r in found] == [True, True, True, False]
+    with pytest.raises(json.JSONDecodeError) as exc:
+        json.loads(text)
+    expected = f"broken JSON at line {exc.value.lineno}, column {exc.value.colno}"
+    assert found[3].error.startswith(expected)
+    assert found[3].input == f"{path}[3]"

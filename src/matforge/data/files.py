@@ -196,7 +196,7 @@ def read_json(text: str, label: str, file: str | None = None) -> Iterator[RawRec
     """
     start = len(text) - len(text.lstrip())
     if text[start : start + 1] == "[":
-        yield from _read_json_list(text, start + 1, label, file)
+        yield from _read_json_list(io.StringIO(text), label, file)
         return
     try:
         payload = json.loads(text)
@@ -222,47 +222,132 @@ def read_json(text: str, label: str, file: str | None = None) -> Iterator[RawRec
         )
 
 
+def read_json_file(path: Path, label: str) -> Iterator[RawRecord]:
+    """Yield the records of a JSON file; a list streams from disk item by item.
+
+    Only the items being decoded are in memory (a window of ``JSON_CHUNK``
+    characters and up): a JSON list of any length reads in bounded memory.
+    """
+    try:
+        with _open(path) as raw:
+            handle = io.TextIOWrapper(raw, encoding="utf-8-sig")
+            head = handle.read(JSON_CHUNK)
+            if head.lstrip()[:1] == "[":
+                yield from _read_json_list(handle, label, label, head)
+                return
+            text = head + handle.read()
+    except UnicodeDecodeError as exc:
+        yield RawRecord.failed(
+            label, f"not UTF-8 text, as JSON must be: {exc}", "", label
+        )
+        return
+    except _DECOMPRESS_ERRORS as exc:
+        reason = (
+            _compression_problem(path, exc)
+            if _compression(path)
+            else f"cannot read the file: {exc}"
+        )
+        yield RawRecord.failed(label, reason, "", label)
+        return
+    yield from read_json(text, label, label)
+
+
+JSON_CHUNK = 1 << 20  # characters read at a time from a JSON list
+JSON_MAX_ITEM = 64 << 20  # an item longer than this is broken, not unfinished
 _DECODER = json.JSONDecoder()
 _BLANK = re.compile(r"\s*")
 
 
+class _JsonWindow:
+    """A sliding window over a JSON text stream, with line numbers of the whole."""
+
+    def __init__(self, handle: IO[str], text: str) -> None:
+        self.handle = handle
+        self.text = text
+        self.pos = 0
+        self.lines_before = 0  # newlines in the text already dropped
+        self.eof = False
+
+    def more(self) -> bool:
+        """Read another chunk (dropping whole lines already decoded)."""
+        if self.eof:
+            return False
+        cut = self.text.rfind("\n", 0, self.pos) + 1
+        if cut:
+            self.lines_before += self.text.count("\n", 0, cut)
+            self.text = self.text[cut:]
+            self.pos -= cut
+        chunk = self.handle.read(JSON_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.text += chunk
+        return True
+
+    def skip_blanks(self) -> str:
+        """Move past white space; return the next character ('' at the end)."""
+        while True:
+            self.pos = _BLANK.match(self.text, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.text) or not self.more():
+                return self.text[self.pos : self.pos + 1]
+
+    def where(self, pos: int) -> tuple[int, int]:
+        """Return the (line, column) of a position, counted in the whole text."""
+        line = self.lines_before + self.text.count("\n", 0, pos) + 1
+        column = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
+        return line, column
+
+
 def _read_json_list(
-    text: str, pos: int, label: str, file: str | None
+    handle: IO[str], label: str, file: str | None, head: str | None = None
 ) -> Iterator[RawRecord]:
-    """Decode the items of a JSON list one at a time, from ``pos`` (after ``[``)."""
+    """Decode the items of a JSON list one at a time from a text stream."""
+    window = _JsonWindow(handle, head if head is not None else handle.read(JSON_CHUNK))
+    window.skip_blanks()
+    window.pos += 1  # the "["
     index = 0
-    pos = _BLANK.match(text, pos).end()  # type: ignore[union-attr]
-    if text.startswith("]", pos):
-        if text[pos + 1 :].strip():
-            yield RawRecord.failed(
-                label, "broken JSON: text after the list", text, file
-            )
+    if window.skip_blanks() == "]":
+        window.pos += 1
+        if window.skip_blanks():
+            yield RawRecord.failed(label, "broken JSON: text after the list", "", file)
         else:
-            yield RawRecord.failed(label, "the JSON list is empty", text, file)
+            yield RawRecord.failed(label, "the JSON list is empty", "", file)
         return
     while True:
+        name = label if index == 0 else f"{label}[{index}]"
         try:
-            item, pos = _DECODER.raw_decode(text, pos)
+            item, end = _DECODER.raw_decode(window.text, window.pos)
         except json.JSONDecodeError as exc:
-            yield _broken_json(
-                exc, label if index == 0 else f"{label}[{index}]", text, file
+            line, column = window.where(exc.pos)  # before more() moves the window
+            snippet = window.text[window.pos : window.pos + SNIPPET]
+            unfinished = len(window.text) - window.pos < JSON_MAX_ITEM
+            if unfinished and window.more():
+                continue  # the item goes on in the next chunk
+            yield RawRecord.failed(
+                name,
+                f"broken JSON at line {line}, column {column}: {exc.msg}",
+                snippet,
+                file,
             )
             return
         yield _with_file(record_from_dict(item, f"{label}[{index}]"), file)
         index += 1
-        pos = _BLANK.match(text, pos).end()  # type: ignore[union-attr]
-        if text.startswith(",", pos):
-            pos = _BLANK.match(text, pos + 1).end()  # type: ignore[union-attr]
+        window.pos = end
+        following = window.skip_blanks()
+        if following == ",":
+            window.pos += 1
+            window.skip_blanks()
             continue
-        if text.startswith("]", pos) and not text[pos + 1 :].strip():
-            return
-        line = text.count("\n", 0, pos) + 1
-        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        if following == "]":
+            window.pos += 1
+            if not window.skip_blanks():
+                return
+        line, column = window.where(window.pos)
         yield RawRecord.failed(
             f"{label}[{index}]",
             f"broken JSON at line {line}, column {column}: expected ',' or ']' "
             "after a list item (is the file cut short?)",
-            text[pos : pos + SNIPPET],
+            window.text[window.pos : window.pos + SNIPPET],
             file,
         )
         return
@@ -382,6 +467,9 @@ def read_file(path: Path) -> Iterator[RawRecord]:
         yield from read_with_ase(
             path, label, fmt.name, fmt.final_frame_only, isotopes=isotopes
         )
+        return
+    if fmt is not None and fmt.reader == "json" and b"\x00" not in head[:8192]:
+        yield from read_json_file(path, label)
         return
     text, reason = open_text(path)
     if text is None:
