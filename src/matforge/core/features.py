@@ -30,6 +30,8 @@ class Symmetry:
     symbol: str | None
     crystal_system: str | None
     fingerprint: str
+    n_primitive: int | None = None
+    """Sites of the primitive cell (None when the symmetry search failed)."""
 
 
 _CRYSTAL_SYSTEMS = (
@@ -89,6 +91,7 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
         lattice = structure.lattice.get_niggli_reduced_lattice()
         lengths, angles = lattice.abc, lattice.angles
         n_primitive = len(structure)
+        known_primitive = None
     else:
         number = int(dataset.number)
         symbol = moyopy.HallSymbolEntry(dataset.hall_number).hm_short.replace(" ", "")
@@ -96,6 +99,7 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
         # the standard primitive cell is already reduced (Niggli for triclinic)
         lengths, angles = _cell_parameters(np.asarray(dataset.prim_std_cell.basis))
         n_primitive = len(dataset.prim_std_cell.numbers)
+        known_primitive = n_primitive
     parts = [
         structure.composition.reduced_formula,
         str(number),
@@ -104,7 +108,7 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
         *(f"{x:.1f}" for x in sorted(angles)),
     ]
     digest = hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()
-    return Symmetry(number, symbol, system, digest[:20])
+    return Symmetry(number, symbol, system, digest[:20], known_primitive)
 
 
 @cache
