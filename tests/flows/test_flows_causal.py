@@ -44,7 +44,8 @@ def test_test_choices_match_the_settings() -> None:
 
 def test_hydride_table_keeps_the_scored_rows(hydride_factory: StoreFactory) -> None:
     table = hydride_prepared_table(hydride_factory.store("hydrides"), CausalSettings())
-    assert table.data.shape[0] == 41
+    # 85 of the 104 seed entries are metal hydrides; 22 of them have energies
+    assert table.data.shape[0] == 22
     assert table.nodes[0] == "storage_score"
     assert table.dropped_rows[0].name == "63 rows"
     assert table.dropped_rows[0].reason.startswith("no storage_score")
@@ -52,7 +53,7 @@ def test_hydride_table_keeps_the_scored_rows(hydride_factory: StoreFactory) -> N
     assert kinds["crystal_system"] == "ordinal"
     assert "spacegroup_number" not in table.nodes
     dropped = {d.name: d.reason for d in table.dropped_columns}
-    assert dropped["e_above_hull"] == "missing in 12 of 41 rows"
+    assert dropped["e_above_hull"] == "missing in 11 of 22 rows"
     assert all(np.isfinite(table.data).ravel())
 
 
@@ -75,7 +76,7 @@ def test_maker_stores_the_graph_and_its_picture(
     assert doc is not None
     assert doc.graph_id == output["graph_id"]
     assert output["selected_features"] == doc.selected_features
-    assert doc.data.n_rows_used == 41
+    assert doc.data.n_rows_used == 22
     assert doc.bootstrap is not None
     assert doc.bootstrap.seed == 5
     assert doc.build.settings["bootstrap"] == 3

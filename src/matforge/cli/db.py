@@ -42,6 +42,7 @@ def db_stats(ctx: click.Context, as_json: bool) -> None:
                 **counts,
                 "hydrides_by_source": stats["hydrides_by_source"],
                 "rejects_by_stage": stats["rejects_by_stage"],
+                "provenance": stats["provenance"].as_dict(),
             }
         )
         return
@@ -59,6 +60,8 @@ def db_stats(ctx: click.Context, as_json: bool) -> None:
             else ""
         )
         click.echo(f"  {name.ljust(width)}  {count}{extra}")
+    for line in stats["provenance"].lines():
+        click.echo(line)
 
 
 @click.command()
@@ -76,6 +79,21 @@ def db_stats(ctx: click.Context, as_json: bool) -> None:
     multiple=True,
     help="Keep entries holding all these elements (repeat or comma-separate).",
 )
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="Keep entries of these sources (offline, files, mp, computed; repeat or "
+    "comma-separate).",
+)
+@click.option(
+    "--min-score", type=float, default=None, help="Keep scores of at least this."
+)
+@click.option(
+    "--has-energy/--no-energy",
+    default=None,
+    help="Keep only entries with / without a formation energy.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 @click.pass_context
 def query(
@@ -84,23 +102,30 @@ def query(
     sort_field: str,
     asc: bool,
     elements: tuple[str, ...],
+    sources: tuple[str, ...],
+    min_score: float | None,
+    has_energy: bool | None,
     as_json: bool,
 ) -> None:
-    """List hydrides, best storage score first."""
-    from matforge.stores.queries import top_documents
+    """List hydrides, best storage score first; the unscored ones after."""
+    from matforge.stores.queries import list_hydrides
 
     with open_factory(ctx) as factory:
-        rows = top_documents(
+        listing = list_hydrides(
             factory.store("hydrides"),
             sort_field,
             top=top,
             ascending=asc,
             elements=split_option(elements),
+            source=split_option(sources) or None,
+            min_score=min_score,
+            has_energy=has_energy,
             fields=QUERY_FIELDS,
         )
     if as_json:
-        echo_json(rows)
-    elif rows:
-        click.echo(text_table(rows, list(QUERY_FIELDS)))
-    else:
-        click.echo("no hydrides match; run `matforge ingest offline` first?")
+        echo_json(listing.rows)
+        return
+    if listing.rows:
+        click.echo(text_table(listing.rows, list(QUERY_FIELDS)))
+    for line in listing.notes():
+        click.echo(line)

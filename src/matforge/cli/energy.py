@@ -67,11 +67,16 @@ def energy(
     params = settings.potential
     if batched is not None:
         params = params.model_copy(update={"batched": batched})
-    records = list(read_paths(paths))
-    readable = sum(r.structure is not None and r.error is None for r in records)
-    with open_factory(ctx) as factory, progress_bar(readable, "energy") as update:
-        payload = energies_of_records(
-            factory, records, spec, relax=relax, params=params, progress=update
+    with open_factory(ctx) as factory, progress_bar(None, "energy") as update:
+        payload = list(
+            energies_of_records(
+                factory,
+                read_paths(paths),
+                spec,
+                relax=relax,
+                params=params,
+                progress=update,
+            )
         )
     if as_json:
         echo_json(payload)

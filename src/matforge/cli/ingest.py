@@ -16,10 +16,11 @@ def ingest() -> None:
 
 def _run(ctx: click.Context, source: str, as_json: bool, **options: Any) -> None:
     from matforge.data import sources
+    from matforge.flows.ingest import ingest_files
 
     call = {
         "offline": sources.ingest_offline,
-        "files": sources.ingest_paths,
+        "files": ingest_files,
         "mp": sources.ingest_materials_project,
     }[source]
     with open_factory(ctx) as factory, progress_bar(None, f"ingest {source}") as bar:
@@ -27,13 +28,8 @@ def _run(ctx: click.Context, source: str, as_json: bool, **options: Any) -> None
         if as_json:
             echo_json(summary.as_dict())
         else:
-            click.echo(
-                f"read {summary.read}: ingested {summary.ingested}, updated "
-                f"{summary.updated}, unchanged {summary.unchanged}, rejected "
-                f"{len(summary.rejected)}"
-            )
-            for reject in summary.rejected:
-                click.echo(f"  rejected {reject.input}: {reject.reason}")
+            for line in summary.lines():
+                click.echo(line)
             click.echo(
                 f"hydrides: {factory.store('hydrides').count()} in {factory.location}"
             )
@@ -54,11 +50,60 @@ def ingest_offline(ctx: click.Context, mp20: bool, as_json: bool) -> None:
 
 @ingest.command("files")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--energies",
+    is_flag=True,
+    help="Compute formation energy, e_above_hull and score of entries that come "
+    "without an energy, with the ML potential (static, the stored cell).",
+)
+@click.option("--potential", default=None, help="Potential name [potential.name].")
+@click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+@click.option(
+    "--energy-batch",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Structures per potential call (bounds the memory).",
+)
+@click.option(
+    "--replace-energies",
+    is_flag=True,
+    help="Also recompute entries whose input gives a formation energy.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def ingest_files(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
-    """Ingest CIF, JSON / JSON.gz or MP-20 CSV files and folders."""
-    _run(ctx, "files", as_json, paths=list(paths))
+def ingest_files(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    energies: bool,
+    potential: str | None,
+    model_path: str | None,
+    energy_batch: int,
+    replace_energies: bool,
+    as_json: bool,
+) -> None:
+    """Ingest structure files and folders, in every format pymatgen or ASE reads.
+
+    CIF, POSCAR / CONTCAR / *.vasp, vasprun.xml, OUTCAR, extended XYZ (one
+    entry per frame), Quantum ESPRESSO, JSON / JSON.gz (Structure dicts,
+    entries, records) and MP-20 CSV, chosen by name and by content.
+    """
+    _run(
+        ctx,
+        "files",
+        as_json,
+        paths=list(paths),
+        energies=energies,
+        potential=potential,
+        model_path=model_path,
+        batch_size=energy_batch,
+        replace=replace_energies,
+    )
 
 
 @ingest.command("mp")

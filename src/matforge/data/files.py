@@ -15,15 +15,11 @@ the good ones beside it.
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 import json
-import lzma
 import re
 import sys
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -42,6 +38,11 @@ from matforge.data.records import (
     record_from_dict,
     structures_from_cif,
 )
+from matforge.data.textio import DECOMPRESS_ERRORS as _DECOMPRESS_ERRORS
+from matforge.data.textio import compression as _compression
+from matforge.data.textio import compression_problem as _compression_problem
+from matforge.data.textio import open_binary as _open
+from matforge.data.textio import open_text
 
 MP20_REQUIRED = ("cif",)
 KNOWN_FORMATS = (
@@ -49,8 +50,6 @@ KNOWN_FORMATS = (
     "XDATCAR, extended XYZ, Quantum ESPRESSO, CASTEP, FHI-aims, XSF, SHELX res, "
     "CSSR, ASE trajectories and the other formats of pymatgen and ASE"
 )
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | RawRecord]:
@@ -65,57 +64,6 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | RawRecord]:
             yield path
         else:
             yield RawRecord.failed(str(path), "no such file or folder")
-
-
-def _compression(path: Path) -> str | None:
-    suffix = path.suffix.lower()
-    return suffix if suffix in _OPENERS else None
-
-
-def _open(path: Path) -> IO[bytes]:
-    compression = _compression(path)
-    if compression is None:
-        return path.open("rb")
-    return _OPENERS[compression](path, "rb")  # type: ignore[operator]
-
-
-def _decode(data: bytes) -> tuple[str | None, str | None]:
-    """Return (text, None) or (None, reason) for the bytes of a text file."""
-    if not data.strip():
-        return None, "the file is empty" if not data else "the file holds only blanks"
-    if b"\x00" in data[:8192]:
-        return None, "binary file: not a structure text file"
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError:
-        pass
-    # Older CIFs (ICSD exports, ...) are Latin-1 text: read them unless the
-    # bytes hold many control characters, the mark of a binary file.
-    text = data.decode("latin-1")
-    controls = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f")
-    controls += sum(1 for c in text if 0x7F <= ord(c) < 0xA0)
-    if controls > 0.01 * len(text):
-        return None, "binary file: not a structure text file"
-    return text, None
-
-
-def _compression_problem(path: Path, exc: BaseException) -> str:
-    kind = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}.get(
-        _compression(path) or "", "compressed"
-    )
-    return f"not a valid {kind} file ({exc})"
-
-
-def open_text(path: Path) -> tuple[str | None, str | None]:
-    """Return the whole text of a (possibly compressed) file, or the reason not."""
-    try:
-        with _open(path) as handle:
-            data = handle.read()
-    except _DECOMPRESS_ERRORS as exc:
-        if _compression(path) is None:
-            return None, f"cannot read the file: {exc}"
-        return None, _compression_problem(path, exc)
-    return _decode(data)
 
 
 def _head(path: Path) -> tuple[bytes | None, str | None]:

@@ -270,7 +270,7 @@ def read_with_ase(
     notes: list[str] = []
     source: Any = file
     if isotopes:
-        from matforge.data.files import open_text
+        from matforge.data.textio import open_text
 
         text, reason = open_text(path)
         if text is None:

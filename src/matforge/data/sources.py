@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from matforge.data.files import read_paths
-from matforge.data.ingest import IngestSummary, ingest_records
+from matforge.data.ingest import IngestEnergies, IngestSummary, ingest_records
 from matforge.data.mp import mp_records
 from matforge.data.offline import offline_files, offline_records
 from matforge.errors import MatforgeError
@@ -29,11 +29,23 @@ def ingest_offline(
 
 
 def ingest_paths(
-    factory: StoreFactory, paths: Sequence[str], progress: Progress = None
+    factory: StoreFactory,
+    paths: Sequence[str],
+    progress: Progress = None,
+    energies: IngestEnergies | None = None,
 ) -> IngestSummary:
-    """Ingest structure files and folders (see :func:`read_paths`)."""
+    """Ingest structure files and folders (see :func:`read_paths`).
+
+    With ``energies``, entries that come without a formation energy get one
+    (and so a score) from the potential it names.
+    """
     return ingest_records(
-        read_paths(paths), factory, "files", list(paths), progress=progress
+        read_paths(paths),
+        factory,
+        "files",
+        list(paths),
+        progress=progress,
+        energies=energies,
     )
 
 

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Element, Structure
 
-from matforge.flows.candidates import rebuild_candidates
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
 from matforge.dft.formation import reference_setup, squared_error
 from matforge.dft.gpaw import DftError, gpaw_version, require_gpaw
@@ -38,6 +37,7 @@ from matforge.dft.tasks import (
     task_document,
 )
 from matforge.errors import StageUnavailableError
+from matforge.flows.candidates import rebuild_candidates
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
 from matforge.schemas.common import BuildMeta
 from matforge.schemas.dft import DftTaskDoc, ReferenceUse

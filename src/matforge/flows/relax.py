@@ -12,14 +12,14 @@ crystals into one relaxed document each.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Structure
 
-from matforge.core.formation import needed_elements
+from matforge.core.formation import HullPoint, needed_elements
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
 from matforge.errors import MatforgeError
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
@@ -113,6 +113,7 @@ def compute_energies(
     progress: Callable[[int], None] | None = None,
     on_rows: Callable[[list[EnergyRow]], None] | None = None,
     chunk: int = 64,
+    hull: Sequence[HullPoint] | None = None,
 ) -> list[EnergyRow]:
     """Relax or evaluate structures and give their MP-compatible energies.
 
@@ -138,6 +139,8 @@ def compute_energies(
         that writes them keeps them if it is killed).
     chunk
         Rows handed to ``on_rows`` at a time.
+    hull
+        The hull to measure against (read from the store when None).
 
     Returns
     -------
@@ -146,7 +149,8 @@ def compute_energies(
     """
     params = params or factory.settings.potential
     references = reference_energies(factory, spec, needed_elements(structures), params)
-    hull = hull_points(factory.store("hydrides"))
+    if hull is None:
+        hull = hull_points(factory.store("hydrides"))
     rows: dict[int, EnergyRow] = {}
     finished: list[RelaxResult] = []
 
@@ -458,17 +462,24 @@ class RelaxGeneratedMaker(StageMaker):
         return execute_stage(self, "relax", relax_key(self.potential), work, upstream)
 
 
+ENERGY_CHUNK = 128
+"""Structures read and evaluated together by ``matforge energy``."""
+
+
 def energies_of_records(
     factory: StoreFactory,
-    records: Sequence[Any],
+    records: Iterable[Any],
     spec: PotentialSpec,
     *,
     relax: bool = True,
     params: PotentialSettings | None = None,
     progress: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Return the energy rows of read records (``matforge energy``), in order.
+    chunk: int = ENERGY_CHUNK,
+) -> Iterator[dict[str, Any]]:
+    """Yield the energy row of each read record (``matforge energy``), in order.
 
+    Records stream in and are evaluated ``chunk`` structures at a time, so the
+    memory stays bounded however many the inputs hold; the hull is read once.
     Records without a structure (unreadable input) get a row naming their
     error; the others are relaxed or evaluated (:func:`compute_energies`).
 
@@ -486,36 +497,94 @@ def energies_of_records(
         Potential settings (default: the factory's).
     progress
         Called with 1 for every structure done.
+    chunk
+        Structures evaluated together.
     """
-    good = [r for r in records if r.structure is not None and r.error is None]
-    rows = compute_energies(
-        factory,
-        [r.structure for r in good],
-        [(r.input, r.material_id) for r in good],
-        spec,
-        relax=relax,
-        params=params,
-        progress=progress,
-    )
-    by_input = iter(row.as_dict() for row in rows)
-    payload = []
-    for record in records:
-        if record.structure is not None and record.error is None:
-            payload.append(next(by_input))
-        else:
-            payload.append(
-                {
-                    "input": record.input,
-                    "material_id": record.material_id,
-                    "formula": None,
-                    "energy_per_atom": None,
-                    "formation_energy_per_atom": None,
-                    "e_above_hull": None,
-                    "potential": spec.name,
-                    "potential_version": spec.version,
-                    "relaxed": relax,
-                    "converged": False,
-                    "error": record.error or "no structure in the input",
-                }
+    hull = hull_points(factory.store("hydrides"))
+    pending: list[Any] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        good = [r for r in pending if r.structure is not None and r.error is None]
+        rows = iter(
+            compute_energies(
+                factory,
+                [r.structure for r in good],
+                [(r.input, r.material_id) for r in good],
+                spec,
+                relax=relax,
+                params=params,
+                progress=progress,
+                hull=hull,
             )
-    return payload
+            if good
+            else []
+        )
+        for record in pending:
+            if record.structure is not None and record.error is None:
+                yield next(rows).as_dict()
+            else:
+                yield _unread_row(record, spec, relax)
+        pending.clear()
+
+    readable = 0
+    for record in records:
+        pending.append(record)
+        readable += record.structure is not None and record.error is None
+        if readable >= chunk:
+            yield from flush()
+            readable = 0
+    if pending:
+        yield from flush()
+
+
+def _unread_row(record: Any, spec: PotentialSpec, relax: bool) -> dict[str, Any]:
+    return {
+        "input": record.input,
+        "material_id": record.material_id,
+        "formula": None,
+        "energy_per_atom": None,
+        "formation_energy_per_atom": None,
+        "e_above_hull": None,
+        "potential": spec.name,
+        "potential_version": spec.version,
+        "relaxed": relax,
+        "converged": False,
+        "error": record.error or "no structure in the input",
+    }
+
+
+def static_energy_function(
+    factory: StoreFactory, spec: PotentialSpec, params: PotentialSettings | None = None
+) -> Callable[[Sequence[Structure]], list[tuple[float | None, float | None]]]:
+    """Return a function giving (E_form, e_above_hull) of structures as they are.
+
+    For ``matforge ingest files --energies``: the structures are evaluated
+    without relaxation (the stored cell is the one the energy belongs to),
+    against the hull as it is when the function is made.
+
+    Parameters
+    ----------
+    factory
+        The store factory (references cache, hull).
+    spec
+        The potential.
+    params
+        Potential settings (default: the factory's).
+    """
+    hull = hull_points(factory.store("hydrides"))
+
+    def compute(
+        structures: Sequence[Structure],
+    ) -> list[tuple[float | None, float | None]]:
+        rows = compute_energies(
+            factory,
+            structures,
+            [(f"structure {i}", None) for i in range(len(structures))],
+            spec,
+            relax=False,
+            params=params,
+            hull=hull,
+        )
+        return [(row.formation_energy_per_atom, row.e_above_hull) for row in rows]
+
+    return compute

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Element, Structure
 
-from matforge.flows.candidates import rebuild_candidates
 from matforge.builders.vasp import collect_vasp_tasks
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
 from matforge.dft.formation import reference_setup
 from matforge.dft.tasks import candidate_task_id, reference_task_id, settings_hash
+from matforge.flows.candidates import rebuild_candidates
 from matforge.flows.dft import dft_params, validation_targets
 from matforge.schemas.common import BuildMeta
 from matforge.schemas.dft import DftTaskDoc

@@ -268,8 +268,8 @@ class HydrideDoc(BaseModel):
         *,
         energy_source: str | None,
         energy_potential: str | None,
-        e_threshold: float = DEFAULT_E_THRESHOLD,
-        sigma: float = DEFAULT_SIGMA,
+        e_threshold: float = _SCORE.e_threshold,
+        sigma: float = _SCORE.sigma,
         build: BuildMeta | None = None,
     ) -> HydrideDoc:
         """Return this document with energies (and so score and features) filled in.
