@@ -100,3 +100,17 @@ MP_OPTION = click.option(
     help="Also add the Materials Project materials of these chemical systems to "
     "the references (online; needs MP_API_KEY).",
 )
+
+MODEL_PATH_OPTION = click.option(
+    "--model-path",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of a saved matgl model [potential.model_path].",
+)
+
+
+def potential_option(setting: str = "potential.name") -> Callable[[Any], Any]:
+    """Return the ``--potential`` option, naming the setting it overrides."""
+    return click.option(
+        "--potential", default=None, help=f"Potential name [{setting}]."
+    )

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from matforge.cli.common import echo_json, open_factory, progress_bar, settings_of
+from matforge.cli.common import (
+    MODEL_PATH_OPTION,
+    echo_json,
+    open_factory,
+    potential_option,
+    progress_bar,
+    settings_of,
+)
 
 
 @click.group()
@@ -21,11 +28,7 @@ def dataset() -> None:
     default=None,
     help="Hydrides wanted in the collection [expand.target].",
 )
-@click.option(
-    "--potential",
-    default=None,
-    help="Potential name [expand.potential].",
-)
+@potential_option("expand.potential")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def dataset_expand(
@@ -71,13 +74,8 @@ def dataset_expand(
 
 
 @dataset.command("calibrate")
-@click.option("--potential", default=None, help="Potential name [potential.name].")
-@click.option(
-    "--model-path",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder of a saved matgl model [potential.model_path].",
-)
+@potential_option()
+@MODEL_PATH_OPTION
 @click.option(
     "--relax/--no-relax",
     default=False,

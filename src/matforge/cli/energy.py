@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from matforge.cli.common import (
+    MODEL_PATH_OPTION,
     echo_json,
     open_factory,
+    potential_option,
     progress_bar,
     settings_of,
     text_table,
@@ -31,13 +33,8 @@ ENERGY_COLUMNS = [
     show_default=True,
     help="Relax before taking the energy, or evaluate the structures as given.",
 )
-@click.option("--potential", default=None, help="Potential name [potential.name].")
-@click.option(
-    "--model-path",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder of a saved matgl model [potential.model_path].",
-)
+@potential_option()
+@MODEL_PATH_OPTION
 @click.option(
     "--batched/--sequential",
     default=None,
@@ -89,7 +86,7 @@ def energy(
 
 @click.command("relax-generated")
 @click.option("--run", "run_id", default=None, help="Only this campaign's crystals.")
-@click.option("--potential", default=None, help="Potential name [run.potential].")
+@potential_option("run.potential")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @click.pass_context
 def relax_generated_command(

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from matforge.cli.common import echo_json, open_factory, progress_bar
+from matforge.cli.common import (
+    MODEL_PATH_OPTION,
+    echo_json,
+    open_factory,
+    potential_option,
+    progress_bar,
+)
 
 
 @click.group()
@@ -56,13 +62,8 @@ def ingest_offline(ctx: click.Context, mp20: bool, as_json: bool) -> None:
     help="Compute formation energy, e_above_hull and score of entries that come "
     "without an energy, with the ML potential (static, the stored cell).",
 )
-@click.option("--potential", default=None, help="Potential name [potential.name].")
-@click.option(
-    "--model-path",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder of a saved matgl model [potential.model_path].",
-)
+@potential_option()
+@MODEL_PATH_OPTION
 @click.option(
     "--energy-batch",
     type=click.IntRange(min=1),
