@@ -69,6 +69,9 @@ def synthetic_candidates(shared: Path, n: int, seed: int = 0) -> list[dict]:
     import numpy as np
 
     from matforge.core.score import h_weight_fraction, storage_score
+    from matforge.settings import ScoreSettings
+
+    SCORE = ScoreSettings()  # noqa: N806
     from matforge.schemas.candidate import CandidateDoc
 
     rng = np.random.default_rng(seed)
@@ -103,7 +106,11 @@ def synthetic_candidates(shared: Path, n: int, seed: int = 0) -> list[dict]:
             formation_energy_per_atom=e_form,
             e_above_hull=e_hull,
             h_weight_fraction=h_weight_fraction(comp) if has_h else 0.0,
-            storage_score=storage_score(comp, e_form).storage_score if has_h else None,
+            storage_score=storage_score(
+                comp, e_form, SCORE.e_threshold, SCORE.sigma
+            ).storage_score
+            if has_h
+            else None,
             potential="sevennet-0",
             converged=True,
             matched_id=None if novel else known_id,

@@ -29,7 +29,7 @@ from matforge.core.chemistry import is_metal_hydride
 from matforge.core.score import h_weight_fraction, storage_score
 from matforge.schemas.candidate import CandidateDoc
 from matforge.schemas.hydride import HydrideDoc
-from matforge.settings import MatforgeSettings, load_settings
+from matforge.settings import MatforgeSettings, ScoreSettings, load_settings
 from matforge.stores import StoreFactory, upsert_documents
 
 RUN_ID = "run-serve-test"
@@ -118,7 +118,9 @@ def candidate_docs(
             formation_energy_per_atom=e_form,
             e_above_hull=e_hull,
             h_weight_fraction=h_weight_fraction(comp),
-            storage_score=storage_score(comp, e_form).storage_score,
+            storage_score=storage_score(
+                comp, e_form, **ScoreSettings().model_dump()
+            ).storage_score,
             potential="sevennet-0",
             converged=True,
             matched_id=None if novel else record["material_id"],
