@@ -89,6 +89,7 @@ move still brings each of them closer, and such phases are kept.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -249,7 +250,9 @@ class _Move:
         self.amounts = {el.symbol: float(n) for el, n in composition.items() if n > 0}
         self.total = sum(self.amounts.values())
         self.reduced = composition.reduced_formula
-        by_x = sorted(self.amounts, key=lambda s: Element(s).X)
+        with warnings.catch_warnings():  # He, Ne, Ar: no electronegativity
+            warnings.simplefilter("ignore")
+            by_x = sorted(self.amounts, key=lambda s: Element(s).X)
         self.most_negative = by_x[-1] if by_x else ""
         needs_guess = any(a in self.amounts for a in ANION_ORDER) or (
             "S" in self.amounts and self.most_negative != "S"
