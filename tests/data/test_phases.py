@@ -28,8 +28,10 @@ from matforge.data.phases import (
     offline_phases,
     read_gas_references,
     read_offline_rows,
+    reference_hull,
 )
 from matforge.errors import DataNotFoundError
+from matforge.schemas.phase import PhaseDoc
 from matforge.schemas.reject import RejectDoc
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mp_thermo_h_mg.json"
@@ -308,3 +310,50 @@ def test_a_rejected_key_is_one_clear_error(api, recording):
         fetch_mp_phases(KEY, "H-Mg")
     assert "rejected the API key" in str(excinfo.value)
     assert KEY not in str(excinfo.value)
+
+
+def test_the_reference_hull_joins_every_source_later_ones_winning():
+    offline = OfflinePhases(
+        [
+            OfflineRow("mp-23710", Composition("MgH2"), -0.2757),
+            OfflineRow("mp-1178232", Composition("FeO"), -1.6786),  # Fe-O: not needed
+            OfflineRow("mp-1009077", Composition("FeH"), -0.059),
+        ],
+        GAS,
+    )
+    hydrides = [
+        {
+            "material_id": "gen-1",
+            "formula": "Mg2FeH6",
+            "formation_energy_per_atom": -0.3,
+        },
+        {
+            "material_id": "mp-23710",
+            "formula": "MgH2",
+            "formation_energy_per_atom": -0.29,
+        },
+    ]
+    asked: list[str] = []
+
+    def fetch(system: str):
+        asked.append(system)
+        return [
+            PhaseDoc.from_mp2020("mp-23710", Composition("MgH2"), -0.2944, "mp-api")
+        ]
+
+    hull = reference_hull(
+        ["Fe-H-Mg", "H-Mg"],
+        stable_tolerance=0.025,
+        metastable_threshold=0.2,
+        offline=offline,
+        hydrides=hydrides,
+        mp=MPPhaseCache(fetch),
+    )
+    phases = {p.id: p for p in hull.index}
+    assert set(phases) == {"mp-23710", "mp-1009077", "gen-1"}
+    assert phases["mp-23710"].e_form == pytest.approx(-0.2944)
+    assert phases["mp-23710"].source == "mp-api"
+    assert phases["gen-1"].source == "hydrides"
+    assert asked == ["Fe-H-Mg"]  # H-Mg came from the larger system's answer
+    result = hull.assess(Composition("Mg2FeH6"), -0.3, entry_id="gen-1")
+    assert result.excluded_id == "gen-1"

@@ -45,7 +45,13 @@ from typing import Any
 
 from pymatgen.core import Composition, Element, Structure
 
-from matforge.core.hull import Phase, PhaseIndex, chemsys_of, subsystems
+from matforge.core.hull import (
+    HullCalculator,
+    Phase,
+    PhaseIndex,
+    chemsys_of,
+    subsystems,
+)
 from matforge.core.phases import GAS_ELEMENTS, LEGACY, MP2020
 from matforge.errors import DataNotFoundError, MatforgeError
 from matforge.schemas.common import BuildMeta
@@ -699,3 +705,46 @@ class MPPhaseCache:
     def phases_in(self, chemsys: str | Iterable[str]) -> list[Phase]:
         """Return the hull phases of a chemical system and its sub-systems."""
         return [d.as_phase() for d in self.docs_in(chemsys)]
+
+
+def reference_hull(
+    systems: Iterable[str],
+    *,
+    stable_tolerance: float,
+    metastable_threshold: float,
+    offline: OfflinePhases | None = None,
+    hydrides: Iterable[Mapping[str, Any]] = (),
+    mp: MPPhaseCache | None = None,
+) -> HullCalculator:
+    """Return the hull calculator of some chemical systems from every source.
+
+    Phases are added in this order, a later one replacing an earlier one of the
+    same id: the offline phases (moved to MP2020), the stored hydrides with a
+    formation energy, the Materials Project's answer (when a cache is given).
+
+    Parameters
+    ----------
+    systems
+        The chemical systems of the crystals to judge (sub-systems follow).
+    stable_tolerance, metastable_threshold
+        As :class:`~matforge.core.hull.HullCalculator` (``candidates.
+        stable_e_above_hull`` and ``candidates.max_e_above_hull``).
+    offline
+        The offline phases (:func:`offline_phases`).
+    hydrides
+        Hydride documents (``material_id``, ``structure`` or ``formula``,
+        ``formation_energy_per_atom``).
+    mp
+        The Materials Project phases (needs a key).
+    """
+    wanted = sorted(set(systems))
+    index = offline.index_for(wanted) if offline is not None else PhaseIndex()
+    index.add(doc.as_phase() for doc in hydride_phases(hydrides))
+    if mp is not None:
+        for system in wanted:
+            index.add(mp.phases_in(system))
+    return HullCalculator(
+        index,
+        stable_tolerance=stable_tolerance,
+        metastable_threshold=metastable_threshold,
+    )
