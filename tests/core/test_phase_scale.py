@@ -134,10 +134,10 @@ def schemes_by_pymatgen():
     previous = SETTINGS.get("PMG_POTCAR_CHECKS")
     SETTINGS["PMG_POTCAR_CHECKS"] = False  # our entries name no POTCARs
     try:
-        yield (
-            MaterialsProjectCompatibility(),
-            MaterialsProject2020Compatibility(check_potcar=False),
-        )
+        with warnings.catch_warnings():  # the legacy scheme is deprecated: on purpose
+            warnings.simplefilter("ignore", DeprecationWarning)
+            legacy = MaterialsProjectCompatibility()
+        yield legacy, MaterialsProject2020Compatibility(check_potcar=False)
     finally:
         if previous is None:
             SETTINGS.pop("PMG_POTCAR_CHECKS", None)
