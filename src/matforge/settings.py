@@ -191,6 +191,18 @@ class CandidateSettings(BaseModel):
     angle_tol: float = Field(
         default=5.0, gt=0, description="StructureMatcher angle tolerance, degrees."
     )
+    phases_include_mp20: bool = Field(
+        default=True,
+        description="Add the MP-20 sample's MP2020 formation energies to the "
+        "competing phases of the hull (they replace the moved legacy values of the "
+        "same ids).",
+    )
+    phases_from_mp: bool = Field(
+        default=True,
+        description="With an API key, add the Materials Project's MP2020 phases of "
+        "each chemical system (mp-api, cached under <home>/cache/mp-phases) to the "
+        "hull.",
+    )
     references_file: str = Field(
         default="mp_binaries_reference.json.gz",
         description="Known materials loaded into `references` on first use, "
@@ -563,6 +575,12 @@ class DftSettings(BaseModel):
     optimizer: str = Field(
         default="BFGS",
         description="ASE optimiser of the relaxation (atomate2's AseRelaxer names).",
+    )
+    small_reference_cells: bool = Field(
+        default=True,
+        description="Compute the references of Na, K, Rb, Cs (bcc), Se (trigonal) "
+        "and P (black) in small standard cells instead of MP's large ground states "
+        "(29 to 64 atoms); the offsets are in the README.",
     )
     hydrogen_reference: Literal["solid", "molecule"] = Field(
         default="solid",

@@ -4,12 +4,11 @@ import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
 from matforge.core.formation import (
-    HullPoint,
-    e_above_hull,
     formation_energy_per_atom,
     mp2020_corrected,
     mp2020_parameters,
 )
+from matforge.core.hull import HullCalculator, Phase
 from matforge.data.offline import read_elemental_references
 from matforge.potentials.energies import ml_formation_energy
 
@@ -58,17 +57,22 @@ def test_ml_formation_energy_adds_the_correction(mgh2) -> None:
 
 
 def test_e_above_hull() -> None:
-    known = [
-        HullPoint(Composition("MgH"), -1.0, "mgh"),
-        HullPoint(Composition("LiH"), -5.0, "lih"),  # outside Mg-H: ignored
-    ]
+    hull = HullCalculator(
+        [
+            Phase("mgh", Composition("MgH"), -1.0),
+            Phase("lih", Composition("LiH"), -5.0),  # outside Mg-H: ignored
+        ],
+        stable_tolerance=0.025,
+        metastable_threshold=0.2,
+    )
     mgh = Composition("MgH")
-    assert e_above_hull(mgh, -0.9, known) == pytest.approx(0.1)
-    assert e_above_hull(mgh, -1.2, known) == pytest.approx(-0.2)
+    assert hull.assess(mgh, -0.9).e_above_hull == pytest.approx(0.1)
+    assert hull.assess(mgh, -1.2).e_above_hull == pytest.approx(-0.2)
     # the entry itself is left out by id: only the elements remain
-    assert e_above_hull(mgh, -0.9, known, exclude_id="mgh") == pytest.approx(-0.9)
+    alone = hull.assess(mgh, -0.9, entry_id="mgh")
+    assert alone.e_above_hull == pytest.approx(-0.9)
     # Mg2H lies on the Mg - MgH tie line at -2/3 eV/atom
-    assert e_above_hull(Composition("Mg2H"), 0.0, known) == pytest.approx(2 / 3)
+    assert hull.assess(Composition("Mg2H"), 0.0).e_above_hull == pytest.approx(2 / 3)
 
 
 def test_read_elemental_references(shared_data) -> None:

@@ -10,7 +10,7 @@ from matforge.cli import cli
 from matforge.flows.relax import compute_energies, reference_energies
 from matforge.potentials.registry import resolve_potential
 from matforge.stores import StoreFactory
-from matforge.stores.energies import hull_points, stored_references
+from matforge.stores.energies import hydride_energies, stored_references
 
 pytestmark = pytest.mark.potential
 
@@ -56,9 +56,14 @@ def test_energies_of_lih_are_close_to_mp(memory_factory, lih, shared_data) -> No
     # MP2020: LiH formation energy -0.48 eV/atom (mp_metal_hydride_formulas.txt)
     assert out["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)
     assert out["correction_per_atom"] == pytest.approx(-0.179 / 2, abs=1e-3)
-    # empty store: the hull is the elements
-    assert out["e_above_hull"] == pytest.approx(out["formation_energy_per_atom"])
-    assert hull_points(memory_factory.store("hydrides")) == []
+    # the hull is MP's Li-H system: LiH itself (mp-23703) is on it
+    assert hydride_energies(memory_factory.store("hydrides")) == []
+    assert [d["formula"] for d in out["decomposition"]] == ["LiH"]
+    assert out["decomposition"][0]["id"].startswith("mp-")
+    assert abs(out["e_above_hull"]) < 0.1
+    assert out["e_above_hull"] == pytest.approx(
+        out["formation_energy_per_atom"] - row.hull.hull_energy
+    )
 
 
 def test_energy_command_json(lih_file: Path, shared_data) -> None:

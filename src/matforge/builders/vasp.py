@@ -86,8 +86,10 @@ class VaspTaskBuilder(Builder):
             item = {"tag": tag, "output": output, "old": old, "references": {}}
             if self.purpose == "candidate":
                 structure = Structure.from_dict(old["input_structure"])
+                named = tag.get("reference_ids") or {}
                 ids = {
-                    reference_task_id(tag["settings_hash"], el.symbol): el.symbol
+                    named.get(el.symbol)
+                    or reference_task_id(tag["settings_hash"], el.symbol): el.symbol
                     for el in structure.composition
                 }
                 found = successful_tasks(self.dft_tasks, list(ids))

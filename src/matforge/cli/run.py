@@ -29,6 +29,23 @@ def _flow_logging() -> None:
     flow_log.propagate = False
 
 
+def sun_line(sun: dict[str, Any]) -> str:
+    """Return the S.U.N. figures of a campaign in one line."""
+    at = {t["threshold"]: t for t in sun["thresholds"]}
+    loose, strict = at.get(0.1), at.get(0.0)
+    parts = [f"S.U.N. (stable, unique, novel) of {sun['total']} generated:"]
+    if loose:
+        parts.append(
+            f"{loose['sun']} at 0.1 eV/atom ({100 * loose['sun_rate']:.1f} %, "
+            f"{loose['sun_new_formula']} of a new formula)"
+        )
+    if strict:
+        parts.append(f"{strict['sun']} on the hull ({100 * strict['sun_rate']:.1f} %)")
+    if sun.get("mean_rmsd") is not None:
+        parts.append(f"mean relaxation RMSD {sun['mean_rmsd']:.3f} A")
+    return " ".join(parts[:1]) + " " + "; ".join(parts[1:])
+
+
 def _echo_summary(summary: dict[str, Any]) -> None:
     rows = [
         {
@@ -43,6 +60,9 @@ def _echo_summary(summary: dict[str, Any]) -> None:
     click.echo(text_table(rows, ["stage", "status", "count", "seconds"]))
     if "seconds" in summary:
         click.echo(f"total: {summary['seconds']:.1f} s")
+    sun = summary.get("sun")
+    if sun:
+        click.echo(sun_line(sun))
     top = summary["top_candidates"]
     if top:
         click.echo("")

@@ -13,6 +13,7 @@ VALIDATION_COLUMNS = (
     ("formula", "formula"),
     ("E_form pred", "formation_energy_per_atom"),
     ("E_form DFT", "formation_energy_dft_per_atom"),
+    ("E_hull DFT", "e_above_hull_dft"),
     ("sq. error", "squared_error"),
     ("status", "status"),
     ("seconds", "seconds"),

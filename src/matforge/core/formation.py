@@ -32,16 +32,14 @@ ones. We repeat MP's recipe with the potential's energies:
 4. ``E_form = (E_corrected - sum_el n_el mu_el) / N``, eV/atom: errors of the
    potential common to the compound and its elements cancel.
 
-``e_above_hull`` is the distance (eV/atom) from a phase diagram built of
-formation energies: every stored hydride with a formation energy (DFT from MP
-or WBM, or ML through this recipe, all on the MP2020 scale) in the entry's
-chemical system plus the elements at 0 eV/atom. The entry itself is left out,
-so a negative value means it lies below the known hull.
+The energy above the hull of such a formation energy is
+:mod:`matforge.core.hull`'s: against the Materials Project's competing phases
+(moved to the MP2020 scale, :mod:`matforge.core.phases`) and the stored
+hydrides.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -188,60 +186,6 @@ def formation_energy_per_atom(
         raise KeyError(f"no elemental reference energy for {', '.join(missing)}")
     reference = sum(amt * references[el.symbol] for el, amt in composition.items())
     return (energy - reference) / composition.num_atoms
-
-
-@dataclass(frozen=True)
-class HullPoint:
-    """A composition with its formation energy per atom (an entry of the hull)."""
-
-    composition: Composition
-    e_form: float
-    entry_id: str = ""
-
-
-def e_above_hull(
-    composition: Composition,
-    e_form: float,
-    known: Iterable[HullPoint],
-    exclude_id: str | None = None,
-) -> float:
-    """Return the energy above the hull of known formation energies (eV/atom).
-
-    Parameters
-    ----------
-    composition
-        The compound.
-    e_form
-        Its formation energy, eV/atom.
-    known
-        Entries of the hull (any chemistry; those outside the compound's
-        chemical system are ignored). The elements are added at 0 eV/atom.
-    exclude_id
-        An entry id to leave out (the compound itself, when it is stored).
-
-    Returns
-    -------
-    float
-        Distance to the hull, eV/atom; negative below it.
-    """
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-
-    elements = {el.symbol for el in composition.elements}
-    entries = [PDEntry(Composition({el: 1}), 0.0) for el in sorted(elements)]
-    for point in known:
-        if point.entry_id and point.entry_id == exclude_id:
-            continue
-        if not math.isfinite(point.e_form):
-            continue
-        if {el.symbol for el in point.composition.elements} <= elements:
-            entries.append(
-                PDEntry(point.composition, point.e_form * point.composition.num_atoms)
-            )
-    diagram = PhaseDiagram(entries)
-    target = PDEntry(composition, e_form * composition.num_atoms)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(diagram.get_e_above_hull(target, allow_negative=True))
 
 
 def needed_elements(structures: Iterable[Structure]) -> list[str]:

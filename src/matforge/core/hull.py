@@ -263,6 +263,16 @@ class HullCalculator:
         self.built = 0
         """How many phase diagrams were built (a cache miss each)."""
 
+    def add(self, phases: Iterable[Phase]) -> None:
+        """Add phases (a crystal just accepted); diagrams they enter are rebuilt."""
+        added = list(phases)
+        self.index.add(added)
+        touched = [set(p.chemsys.split("-")) for p in added]
+        for key in list(self._diagrams):
+            system = set(key[0].split("-"))
+            if any(elements <= system for elements in touched):
+                del self._diagrams[key]
+
     def _entries(self, chemsys: str, exclude: str | None) -> list[PDEntry]:
         entries = [
             PDEntry(

@@ -219,15 +219,64 @@ def known_documents(
     return dict(found)
 
 
+def known_for(factory: StoreFactory, formulas: Iterable[str]) -> list[Any]:
+    """Return the known materials of some reduced formulas, for novelty checks.
+
+    The stored hydrides and references (crystals: they can match a structure)
+    and the Materials Project's offline compositions (known by ratio only:
+    they set "same ratio" and the reference id, never a structure match).
+    """
+    from matforge.core.novelty import known_compositions, known_materials
+    from matforge.data.phases import offline_phases
+
+    formulas = set(formulas)
+    found = known_documents(
+        [factory.store("hydrides"), factory.store("references")], formulas
+    )
+    settings = factory.settings
+    compositions = offline_phases(
+        settings.shared_data_dir(),
+        include_mp20=settings.candidates.phases_include_mp20,
+    )
+    return known_materials(
+        [
+            (d["material_id"], Structure.from_dict(d["structure"]))
+            for docs in found.values()
+            for d in docs
+        ]
+    ) + known_compositions(
+        (mid, rf) for rf in formulas for mid in compositions.ids_with_formula(rf)
+    )
+
+
+def novelty_of_structures(
+    factory: StoreFactory, structures: dict[str, Structure]
+) -> dict[str, Any]:
+    """Return each crystal's :class:`~matforge.core.novelty.Novelty`, by id.
+
+    Matched with the candidates settings' tolerances against :func:`known_for`.
+    """
+    from matforge.core.novelty import assess_novelty, make_matcher
+
+    params = factory.settings.candidates
+    matcher = make_matcher(params.ltol, params.stol, params.angle_tol)
+    known = known_for(
+        factory, {s.composition.reduced_formula for s in structures.values()}
+    )
+    return {
+        key: assess_novelty(structure, structure.composition, known, matcher)
+        for key, structure in structures.items()
+    }
+
+
 def novelty_of_records(
     factory: StoreFactory, records: Iterable[Any], from_mp: bool = False
 ) -> list[dict[str, Any]]:
     """Tell for each read record whether its crystal is known (``matforge novelty``).
 
-    The known materials are the stored hydrides and references of the records'
-    reduced formulas (the offline references loaded on first use; with
-    ``from_mp``, the Materials Project materials of their chemical systems
-    too), matched with the candidates settings' tolerances.
+    The known materials are those of :func:`known_for` (the offline references
+    loaded on first use; with ``from_mp``, the Materials Project materials of
+    the records' chemical systems too).
 
     Parameters
     ----------
@@ -242,12 +291,10 @@ def novelty_of_records(
     -------
     list of dict
         One answer per record, in order: ``input``, ``formula``,
-        ``reduced_formula``, ``same_formula``, ``same_ratio``, ``matched_id``
-        and ``known_ids_same_ratio``, or ``input`` and ``error`` for a record
-        without a structure.
+        ``reduced_formula``, ``same_formula``, ``same_ratio``, ``matched_id``,
+        ``reference_id`` and ``known_ids_same_ratio``, or ``input`` and
+        ``error`` for a record without a structure.
     """
-    from matforge.core.novelty import assess_novelty, known_materials, make_matcher
-
     records = list(records)
     readable = [r for r in records if r.structure is not None]
     ensure_references(factory)
@@ -257,27 +304,15 @@ def novelty_of_records(
             for r in readable
         }
         load_mp_references(factory, systems)
-    found = known_documents(
-        [factory.store("hydrides"), factory.store("references")],
-        {r.structure.composition.reduced_formula for r in readable},
+    results = novelty_of_structures(
+        factory, {str(i): r.structure for i, r in enumerate(records) if r.structure}
     )
-    known = known_materials(
-        [
-            (d["material_id"], Structure.from_dict(d["structure"]))
-            for docs in found.values()
-            for d in docs
-        ]
-    )
-    params = factory.settings.candidates
-    matcher = make_matcher(params.ltol, params.stol, params.angle_tol)
     answers: list[dict[str, Any]] = []
-    for record in records:
+    for index, record in enumerate(records):
         if record.structure is None:
             answers.append({"input": record.input, "error": record.error})
             continue
-        result = assess_novelty(
-            record.structure, record.structure.composition, known, matcher
-        )
+        result = results[str(index)]
         answers.append(
             {
                 "input": record.input,
@@ -286,6 +321,7 @@ def novelty_of_records(
                 "same_formula": result.same_formula,
                 "same_ratio": result.same_ratio,
                 "matched_id": result.matched_id,
+                "reference_id": result.reference_id,
                 "known_ids_same_ratio": list(result.same_ratio_ids),
             }
         )

@@ -11,9 +11,22 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pymatgen.core import Composition, Structure
+
 from matforge.builders.candidates import build_candidates
 from matforge.builders.optimade import build_optimade
-from matforge.data.references import ensure_references, load_mp_references
+from matforge.core.chemistry import is_metal_hydride
+from matforge.core.dedup import duplicate_groups
+from matforge.core.hull import chemsys_of
+from matforge.core.novelty import MatchEntry, make_matcher
+from matforge.core.score import storage_score
+from matforge.core.sun import SunRecord, matched_rmsd, rmsd_matcher, sun_rate
+from matforge.data.references import (
+    ensure_references,
+    load_mp_references,
+    novelty_of_structures,
+)
+from matforge.flows.relax import campaign_hull
 from matforge.flows.stage import (
     MatforgeMaker,
     StageMaker,
@@ -21,7 +34,9 @@ from matforge.flows.stage import (
     job_factory,
     stage_job,
 )
+from matforge.stores.artefacts import put_json
 from matforge.stores.queries import ranked_candidates, scan_documents
+from matforge.stores.runs import known_hydrides_key
 
 if TYPE_CHECKING:
     from matforge.settings import MatforgeSettings
@@ -100,7 +115,10 @@ def candidates_stage(
         "duplicates": counts.get("duplicate", 0),
         "invalid": counts.get("invalid", 0),
         "novel": sum(1 for r in ranked if r.get("is_novel")),
+        "stable": sum(1 for r in ranked if r.get("is_stable")),
         "top_ids": [r["candidate_id"] for r in ranked[: settings.dft.top_k]],
+        "sun": campaign_sun(factory, run_id),
+        "known_hydrides": store_known_hydrides(factory, run_id, ranked),
     }
 
 
@@ -141,3 +159,121 @@ class RejudgeCandidatesMaker(MatforgeMaker):
         with job_factory(self.settings, "rejudge candidates") as factory:
             rebuild_candidates(factory)
         return upstream
+
+
+def campaign_sun(factory: StoreFactory, run_id: str) -> dict[str, Any]:
+    """Return the S.U.N. rate of a campaign's generated crystals (MatterGen's).
+
+    Stable: ``e_above_hull`` after relaxation at or below 0.1 (and 0.0) eV/atom
+    against the Materials Project's competing phases; unique: one crystal per
+    group of matching structures among the campaign's relaxed crystals (valid
+    or not: validity filters such as charge neutrality are not part of the
+    S.U.N. protocol); novel: no known crystal (stored hydrides, references)
+    matches it. The rate divides by every crystal generated, failed
+    relaxations included. Also the mean RMSD between generated and relaxed
+    crystals (MatterGen's second figure).
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    run_id
+        The campaign.
+
+    Returns
+    -------
+    dict
+        :meth:`~matforge.core.sun.SunSummary.as_dict`, with the S.U.N. ids at
+        0.1 eV/atom.
+    """
+    params = factory.settings.candidates
+    matcher = make_matcher(params.ltol, params.stol, params.angle_tol)
+    generated = factory.store("generated")
+    total = sum(
+        1 for _ in scan_documents(generated, ["generated_id"], "run_id", [run_id])
+    )
+    docs = list(
+        scan_documents(
+            factory.store("relaxed"),
+            ["relaxed_id", "structure", "initial_structure", "e_above_hull", "failed"],
+            "run_id",
+            [run_id],
+        )
+    )
+    relaxed = [d for d in docs if not d.get("failed") and d.get("structure")]
+    structures = {d["relaxed_id"]: Structure.from_dict(d["structure"]) for d in relaxed}
+    entries = [MatchEntry(rid, s) for rid, s in sorted(structures.items())]
+    groups, _ = duplicate_groups(entries, matcher)
+    unique = {entries[group[0]].id for group in groups}
+    novelty = novelty_of_structures(factory, structures)
+    rmsd = rmsd_matcher()
+    records = [
+        SunRecord(
+            id=d["relaxed_id"],
+            e_above_hull=d.get("e_above_hull"),
+            unique=d["relaxed_id"] in unique,
+            novel=novelty[d["relaxed_id"]].is_novel,
+            same_ratio=novelty[d["relaxed_id"]].same_ratio,
+            rmsd=matched_rmsd(
+                Structure.from_dict(d["initial_structure"]),
+                structures[d["relaxed_id"]],
+                rmsd,
+            )
+            if d.get("initial_structure")
+            else None,
+        )
+        for d in relaxed
+    ]
+    summary = sun_rate(records, total=max(total, len(records)))
+    return summary.as_dict() | {"sun_ids": list(summary.sun_ids.get(0.1, ()))}
+
+
+def known_hydrides_of(
+    factory: StoreFactory, compositions: list[Composition]
+) -> list[dict[str, Any]]:
+    """Return the known hydrides of some compositions' chemical systems, on the hull.
+
+    The Materials Project phases (and stored hydrides) holding H and a metal,
+    with their energy above the hull of the others and their storage score:
+    what the report plots beside a campaign's candidates.
+    """
+    hull = campaign_hull(factory, compositions)
+    systems = {chemsys_of(c) for c in compositions}
+    score = factory.settings.score
+    rows = []
+    for phase in hull.index:
+        comp = phase.composition
+        if not is_metal_hydride(comp) or not any(
+            set(phase.chemsys.split("-")) <= set(s.split("-")) for s in systems
+        ):
+            continue
+        result = hull.assess(comp, phase.e_form, entry_id=phase.id)
+        rows.append(
+            {
+                "id": phase.id,
+                "formula": phase.formula,
+                "source": phase.source,
+                "formation_energy_per_atom": phase.e_form,
+                "e_above_hull": result.e_above_hull,
+                "storage_score": storage_score(
+                    comp, phase.e_form, score.e_threshold, score.sigma
+                ).storage_score,
+            }
+        )
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def store_known_hydrides(
+    factory: StoreFactory, run_id: str, ranked: list[dict[str, Any]]
+) -> str | None:
+    """Store the known hydrides of a campaign's systems (data store); return the key."""
+    compositions = [Composition(r["formula"]) for r in ranked if r.get("formula")]
+    if not compositions:
+        return None
+    return put_json(
+        factory.data_store(),
+        known_hydrides_key(run_id),
+        known_hydrides_of(factory, compositions),
+        run_id=run_id,
+        content_type="application/json",
+    )

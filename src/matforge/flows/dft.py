@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pymatgen.core import Element, Structure
 
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
-from matforge.dft.formation import reference_setup, squared_error
+from matforge.dft.formation import ReferenceSetup, reference_setup, squared_error
 from matforge.dft.gpaw import DftError, gpaw_version, require_gpaw
 from matforge.dft.runner import DftCalcResult, DftCalculation, run_gpaw
 from matforge.dft.tasks import (
@@ -38,6 +38,7 @@ from matforge.dft.tasks import (
 )
 from matforge.errors import StageUnavailableError
 from matforge.flows.candidates import rebuild_candidates
+from matforge.flows.relax import campaign_hull, hull_products
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
 from matforge.schemas.common import BuildMeta
 from matforge.schemas.dft import DftTaskDoc, ReferenceUse
@@ -46,6 +47,7 @@ from matforge.stores.lock import store_writer
 from matforge.stores.queries import ranked_candidates
 
 if TYPE_CHECKING:
+    from matforge.core.hull import HullCalculator
     from matforge.settings import DftSettings, MatforgeSettings
     from matforge.stores import StoreFactory
 
@@ -88,6 +90,7 @@ def compute_task(
     molecule: bool = False,
     relax: bool | None = None,
     relax_cell: bool | None = None,
+    hull: HullCalculator | None = None,
     **fields: Any,
 ) -> DftTaskDoc:
     """Run one calculation, store its task document in ``dft_tasks`` and return it.
@@ -111,6 +114,9 @@ def compute_task(
         A molecule in a box (Gamma point, one process).
     relax, relax_cell
         Relax the atoms / the cell (the settings' when None).
+    hull
+        The competing phases' hull: a compound's DFT formation energy gets its
+        energy above it and its decomposition.
     **fields
         Go to :func:`~matforge.dft.tasks.task_document` (``purpose``,
         ``code_version``, ``hash_``, ``references``, ``predicted``, ids,
@@ -134,8 +140,35 @@ def compute_task(
         relaxed=relax,
         **fields,
     )
+    if hull is not None:
+        task = with_hull(task, hull)
     store_task(factory.store("dft_tasks"), task)
     return task
+
+
+def with_hull(task: DftTaskDoc, hull: HullCalculator) -> DftTaskDoc:
+    """Return a compound's task with its DFT energy above the hull (pure)."""
+    e_form = task.formation_energy_per_atom
+    if e_form is None or task.purpose == "reference":
+        return task
+    structure = task.structure or task.input_structure
+    result = hull.assess(structure.composition, e_form, entry_id=task.relaxed_id)
+    return task.model_copy(
+        update={
+            "e_above_hull": result.e_above_hull,
+            "decomposition": hull_products(result),
+        }
+    )
+
+
+def reference_setups(
+    factory: StoreFactory, elements: Sequence[str], params: DftSettings
+) -> dict[str, ReferenceSetup]:
+    """Return how each element's DFT reference is computed (MP's file read once)."""
+    mp_refs = read_elemental_references(
+        factory.settings.shared_data_dir() / REFERENCES_FILE
+    )
+    return {el: reference_setup(el, mp_refs, params) for el in elements}
 
 
 def reference_energies(
@@ -170,7 +203,8 @@ def reference_energies(
         reference failed are left out (their failed task says why).
     """
     hash_ = settings_hash(params, code_version)
-    ids = {el: reference_task_id(hash_, el) for el in elements}
+    setups = reference_setups(factory, elements, params)
+    ids = {el: reference_task_id(hash_, setups[el].key) for el in elements}
     cached = successful_tasks(factory.store("dft_tasks"), list(ids.values()))
     found = {
         el: ReferenceUse(task_id=tid, energy_per_atom=cached[tid]["energy_per_atom"])
@@ -180,17 +214,15 @@ def reference_energies(
     missing = [el for el in elements if el not in found]
     if not missing:
         return found
-    mp_refs = read_elemental_references(
-        factory.settings.shared_data_dir() / REFERENCES_FILE
-    )
     build = BuildMeta(
         inputs=[REFERENCES_FILE],
         settings={"dft": params.model_dump(mode="json")},
     )
     for element in sorted(missing, key=lambda s: Element(s).Z):
-        setup = reference_setup(element, mp_refs, params)
+        setup = setups[element]
         if progress is not None:
-            progress(f"reference {element} ({len(setup.structure)} atoms)")
+            cell = "" if setup.cell == "mp" else f", {setup.cell} cell"
+            progress(f"reference {element} ({len(setup.structure)} atoms{cell})")
         doc = compute_task(
             factory,
             runner,
@@ -228,6 +260,7 @@ class ValidationRow:
     status: str  # computed, cached or failed
     formation_energy_per_atom: float | None = None
     formation_energy_dft_per_atom: float | None = None
+    e_above_hull_dft: float | None = None
     squared_error: float | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -354,6 +387,7 @@ def validate_with_runner(
         inputs=["candidates", "dft_tasks"],
         settings={"dft": params.model_dump(mode="json")},
     )
+    hull = campaign_hull(factory, [s.composition for _, s, _ in plans])
     for row, structure, task_id in plans:
         predicted = row.get("formation_energy_per_atom")
         line = ValidationRow(
@@ -368,6 +402,13 @@ def validate_with_runner(
             doc = cached[task_id]
             line.formation_energy_dft_per_atom = doc["formation_energy_per_atom"]
             line.seconds = float(doc.get("seconds") or 0.0)
+            if doc.get("e_above_hull") is None:  # validated before hulls had it
+                full = factory.store("dft_tasks").query_one({"task_id": task_id})
+                full.pop("_id", None)
+                task = with_hull(DftTaskDoc.model_validate(full), hull)
+                store_task(factory.store("dft_tasks"), task)
+                doc["e_above_hull"] = task.e_above_hull
+            line.e_above_hull_dft = doc.get("e_above_hull")
         else:
             if progress is not None:
                 progress(f"{row['formula']} ({len(structure)} atoms)")
@@ -385,9 +426,11 @@ def validate_with_runner(
                 candidate_id=row["candidate_id"],
                 relaxed_id=row["relaxed_id"],
                 build=build,
+                hull=hull,
             )
             line.status = "computed" if task.state == "successful" else "failed"
             line.formation_energy_dft_per_atom = task.formation_energy_per_atom
+            line.e_above_hull_dft = task.e_above_hull
             line.seconds = task.seconds
             line.error = task.error
         line.squared_error = squared_error(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from pymatgen.core import Structure
 
 from matforge.core.checks import hydride_problems
-from matforge.core.formation import HullPoint
+from matforge.core.hull import Phase
 from matforge.data.offline import REFERENCES_FILE
 from matforge.data.sources import ingest_offline
 from matforge.data.substitution import (
@@ -46,13 +46,12 @@ from matforge.data.substitution import (
     pool_elements,
     propose_substitutions,
 )
-from matforge.flows.relax import potential_of, reference_energies
+from matforge.flows.relax import campaign_hull, potential_of, reference_energies
 from matforge.flows.stage import MatforgeMaker, job_factory, stage_job
 from matforge.potentials.energies import energies_of
 from matforge.potentials.relax import run_potential
 from matforge.schemas import BuildMeta, HydrideDoc, RejectDoc
 from matforge.schemas.potential import ComputedProvenance
-from matforge.stores.energies import hull_points
 from matforge.stores.lock import store_writer
 from matforge.stores.queries import scan_documents
 from matforge.stores.writes import stored_values, upsert_documents
@@ -195,6 +194,7 @@ class _Recorder:
         spec: PotentialSpec,
         stored: list[tuple[str, Structure, str]],
         summary: ExpandSummary,
+        usable: list[Proposal],
     ) -> None:
         self.settings = factory.settings
         self.spec = spec
@@ -202,7 +202,7 @@ class _Recorder:
         self.hydrides = factory.store("hydrides")
         self.rejects = factory.store("rejects")
         self.groups = group_by_formula((i, s) for i, s, _ in stored)
-        self.hull = hull_points(self.hydrides)
+        self.hull = campaign_hull(factory, (p.structure.composition for p in usable))
         self.known_ids = stored_values(
             self.hydrides, "material_id", None, "content_hash"
         )
@@ -299,7 +299,9 @@ class _Recorder:
             self.hydrides, [doc.model_dump()], "material_id", stored=self.known_ids
         )
         self.groups.setdefault(formula, []).append((proposal.proposal_id, relaxed))
-        self.hull.append(HullPoint(relaxed.composition, e_form, proposal.proposal_id))
+        self.hull.add(
+            [Phase(proposal.proposal_id, relaxed.composition, e_form, "hydrides")]
+        )
         self.summary.accepted += 1
 
 
@@ -359,7 +361,7 @@ def _expand(
 
     stored = _stored_structures(hydrides)
     usable = pending_proposals(factory, stored, summary)
-    recorder = _Recorder(factory, spec, stored, summary)
+    recorder = _Recorder(factory, spec, stored, summary, usable)
     # long batches: the in-flight batcher refills as structures converge, so only
     # the end of a batch runs with few structures in flight
     chunk = max(params.batch_size * 8, 4)

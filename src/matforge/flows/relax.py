@@ -3,7 +3,8 @@
 The science (an ML potential through atomate2's force-field makers; the
 formation energy and energy above the hull of each result) lives in
 :mod:`matforge.potentials`. Here elemental references are read from (or
-computed once into) ``elemental_refs``, the hull is read from ``hydrides``
+computed once into) ``elemental_refs``, the hull is built from the Materials
+Project's competing phases and the stored ``hydrides`` (:func:`campaign_hull`)
 (:func:`compute_energies`, which the dataset expansion, the calibration and
 ``matforge energy`` share), and the campaign's stage relaxes its generated
 crystals into one relaxed document each.
@@ -15,12 +16,20 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
-from matforge.core.formation import HullPoint, needed_elements
+from matforge.core.formation import needed_elements
+from matforge.core.hull import HullCalculator, HullResult, chemsys_of
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
+from matforge.data.phases import (
+    MPPhaseCache,
+    fetch_mp_phases,
+    offline_phases,
+    reference_hull,
+)
 from matforge.errors import MatforgeError
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
 from matforge.potentials.energies import EnergyRow, energies_of
@@ -28,10 +37,11 @@ from matforge.potentials.references import compute_references
 from matforge.potentials.registry import PotentialSpec, resolve_potential
 from matforge.potentials.relax import RelaxResult, run_potential
 from matforge.schemas import BuildMeta
+from matforge.schemas.phase import HullProduct
 from matforge.schemas.relaxed import RelaxedDoc, relaxed_id_for
 from matforge.stores.energies import (
     cached_reference_energies,
-    hull_points,
+    hydride_energies,
     save_references,
 )
 from matforge.stores.lock import store_writer
@@ -102,6 +112,46 @@ def reference_energies(
     return {el: found[el] for el in elements}
 
 
+def campaign_hull(
+    factory: StoreFactory, compositions: Iterable[Composition]
+) -> HullCalculator:
+    """Return the hull of the chemical systems of some compositions.
+
+    The competing phases are the Materials Project's offline compositions
+    (moved to the MP2020 scale; the MP-20 sample's MP2020 values where it has
+    them), the stored hydrides with a formation energy and, when an API key is
+    set and ``candidates.phases_from_mp``, the Materials Project's own answer
+    for each system (cached under ``<home>/cache/mp-phases``). Stable means
+    within ``candidates.stable_e_above_hull``, metastable within
+    ``candidates.max_e_above_hull``.
+
+    Parameters
+    ----------
+    factory
+        The store factory (settings, hydrides).
+    compositions
+        The compositions to judge (their systems and sub-systems are loaded).
+    """
+    settings = factory.settings
+    params = settings.candidates
+    mp = None
+    if settings.mp_api_key is not None and params.phases_from_mp:
+        key = settings.mp_api_key.get_secret_value()
+        mp = MPPhaseCache(
+            partial(fetch_mp_phases, key), settings.home_dir / "cache" / "mp-phases"
+        )
+    return reference_hull(
+        {chemsys_of(c) for c in compositions},
+        stable_tolerance=params.stable_e_above_hull,
+        metastable_threshold=params.max_e_above_hull,
+        offline=offline_phases(
+            settings.shared_data_dir(), include_mp20=params.phases_include_mp20
+        ),
+        hydrides=hydride_energies(factory.store("hydrides")),
+        mp=mp,
+    )
+
+
 def compute_energies(
     factory: StoreFactory,
     structures: Sequence[Structure],
@@ -113,14 +163,14 @@ def compute_energies(
     progress: Callable[[int], None] | None = None,
     on_rows: Callable[[list[EnergyRow]], None] | None = None,
     chunk: int = 64,
-    hull: Sequence[HullPoint] | None = None,
+    hull: HullCalculator | None = None,
 ) -> list[EnergyRow]:
     """Relax or evaluate structures and give their MP-compatible energies.
 
     Parameters
     ----------
     factory
-        The store factory (elemental references cache, hydrides for the hull).
+        The store factory (elemental references cache, the hull's phases).
     structures
         The structures.
     labels
@@ -140,7 +190,8 @@ def compute_energies(
     chunk
         Rows handed to ``on_rows`` at a time.
     hull
-        The hull to measure against (read from the store when None).
+        The hull to measure against (:func:`campaign_hull` of the structures
+        when None).
 
     Returns
     -------
@@ -150,7 +201,7 @@ def compute_energies(
     params = params or factory.settings.potential
     references = reference_energies(factory, spec, needed_elements(structures), params)
     if hull is None:
-        hull = hull_points(factory.store("hydrides"))
+        hull = campaign_hull(factory, (s.composition for s in structures))
     rows: dict[int, EnergyRow] = {}
     finished: list[RelaxResult] = []
 
@@ -178,6 +229,16 @@ def compute_energies(
     if finished:
         hand_over()
     return [rows[i] for i in range(len(structures))]
+
+
+def hull_products(hull: HullResult | None) -> list[HullProduct] | None:
+    """Return a hull result's decomposition as documents (None without a hull)."""
+    if hull is None:
+        return None
+    return [
+        HullProduct(id=d.id, formula=d.formula, fraction=d.fraction)
+        for d in hull.decomposition
+    ]
 
 
 def _relaxed_document(
@@ -212,6 +273,8 @@ def _relaxed_document(
         energy_per_atom=row.result.energy / len(row.result.structure),
         formation_energy_per_atom=row.formation_energy_per_atom,
         e_above_hull=row.e_above_hull,
+        decomposition=hull_products(row.hull),
+        hull_phases=row.hull.n_phases if row.hull else None,
         max_force=row.result.max_force,
         e_threshold=settings.score.e_threshold,
         sigma=settings.score.sigma,
@@ -479,7 +542,7 @@ def energies_of_records(
     """Yield the energy row of each read record (``matforge energy``), in order.
 
     Records stream in and are evaluated ``chunk`` structures at a time, so the
-    memory stays bounded however many the inputs hold; the hull is read once.
+    memory stays bounded however many the inputs hold.
     Records without a structure (unreadable input) get a row naming their
     error; the others are relaxed or evaluated (:func:`compute_energies`).
 
@@ -500,7 +563,6 @@ def energies_of_records(
     chunk
         Structures evaluated together.
     """
-    hull = hull_points(factory.store("hydrides"))
     pending: list[Any] = []
 
     def flush() -> Iterator[dict[str, Any]]:
@@ -514,7 +576,6 @@ def energies_of_records(
                 relax=relax,
                 params=params,
                 progress=progress,
-                hull=hull,
             )
             if good
             else []
@@ -560,7 +621,7 @@ def static_energy_function(
 
     For ``matforge ingest files --energies``: the structures are evaluated
     without relaxation (the stored cell is the one the energy belongs to),
-    against the hull as it is when the function is made.
+    against the hull of each batch's systems (:func:`campaign_hull`).
 
     Parameters
     ----------
@@ -571,7 +632,6 @@ def static_energy_function(
     params
         Potential settings (default: the factory's).
     """
-    hull = hull_points(factory.store("hydrides"))
 
     def compute(
         structures: Sequence[Structure],
@@ -583,7 +643,6 @@ def static_energy_function(
             spec,
             relax=False,
             params=params,
-            hull=hull,
         )
         return [(row.formation_energy_per_atom, row.e_above_hull) for row in rows]
 

@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 from pymatgen.core import Element, Structure
 
 from matforge.builders.vasp import collect_vasp_tasks
-from matforge.data.offline import REFERENCES_FILE, read_elemental_references
-from matforge.dft.formation import reference_setup
+from matforge.data.offline import REFERENCES_FILE
 from matforge.dft.tasks import candidate_task_id, reference_task_id, settings_hash
 from matforge.flows.candidates import rebuild_candidates
-from matforge.flows.dft import dft_params, validation_targets
+from matforge.flows.dft import dft_params, reference_setups, validation_targets
 from matforge.schemas.common import BuildMeta
 from matforge.schemas.dft import DftTaskDoc
 from matforge.stores.dft import store_tasks, task_states
@@ -155,15 +154,20 @@ def plan_vasp_validation(
                 "candidate_id": row["candidate_id"],
                 "relaxed_id": row["relaxed_id"],
                 "predicted": row.get("formation_energy_per_atom"),
+                "_structure": row["structure"],
             }
             items.append((structure, tag, f"validate {row['formula']}"))
-    mp_refs = read_elemental_references(
-        factory.settings.shared_data_dir() / REFERENCES_FILE
-    )
+    setups = reference_setups(factory, sorted(elements), params)
+    reference_ids = {
+        el: reference_task_id(hash_, setup.key) for el, setup in setups.items()
+    }
+    for _, tag, _ in items:
+        comp = Structure.from_dict(tag.pop("_structure")).composition
+        tag["reference_ids"] = {el.symbol: reference_ids[el.symbol] for el in comp}
     for element in sorted(elements, key=lambda s: Element(s).Z):
-        task_id = reference_task_id(hash_, element)
+        task_id = reference_ids[element]
         if wanted(task_id):
-            setup = reference_setup(element, mp_refs, params)
+            setup = setups[element]
             tag = {
                 "task_id": task_id,
                 "purpose": "reference",

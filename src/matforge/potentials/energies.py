@@ -2,8 +2,10 @@
 
 Pure (no store): the one place where a potential's result becomes an
 MP2020-compatible formation energy and an energy above the hull, used by the
-relax stage, the dataset expansion, the calibration and ``matforge energy``.
-The recipe itself is :mod:`matforge.core.formation`.
+relax stage, the dataset expansion, the calibration, ``matforge energy`` and
+``matforge ingest files --energies``. The recipe itself is
+:mod:`matforge.core.formation`; the hull, of the Materials Project's competing
+phases and the stored hydrides, :mod:`matforge.core.hull`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from matforge.core.formation import (
     CorrectedEnergy,
-    HullPoint,
-    e_above_hull,
     formation_energy_per_atom,
     mp2020_corrected,
 )
@@ -23,6 +23,7 @@ from matforge.core.formation import (
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
+    from matforge.core.hull import HullCalculator, HullResult
     from matforge.potentials.relax import RelaxResult
 
 
@@ -74,6 +75,7 @@ class EnergyRow:
     correction_per_atom: float | None = None
     corrections: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    hull: HullResult | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return what ``matforge energy --json`` prints for the structure."""
@@ -84,6 +86,13 @@ class EnergyRow:
             "energy_per_atom": self.result.energy_per_atom,
             "formation_energy_per_atom": self.formation_energy_per_atom,
             "e_above_hull": self.e_above_hull,
+            "stable": self.hull.stable if self.hull else None,
+            "decomposition": [
+                {"id": d.id, "formula": d.formula, "fraction": d.fraction}
+                for d in self.hull.decomposition
+            ]
+            if self.hull
+            else None,
             "potential": self.result.potential,
             "potential_version": self.result.potential_version,
             "relaxed": self.result.relaxed,
@@ -96,8 +105,8 @@ class EnergyRow:
 
 def energies_of(
     results: Sequence[RelaxResult],
-    references: dict[str, float],
-    hull: Sequence[HullPoint],
+    references: Mapping[str, float],
+    hull: HullCalculator,
     labels: Sequence[tuple[str, str | None]],
     apply_mp2020: bool = True,
 ) -> list[EnergyRow]:
@@ -110,7 +119,8 @@ def energies_of(
     references
         Elemental reference energies of the same potential.
     hull
-        Known formation energies (the hull).
+        The competing phases' hull (the result's material id, when it is one
+        of the phases, is left out).
     labels
         (input, material_id) of every result.
     apply_mp2020
@@ -144,8 +154,13 @@ def energies_of(
                 row.corrections = corrected.corrections
                 if not corrected.compatible:
                     row.error = "MP2020 scheme refused the entry; uncorrected"
-                row.e_above_hull = e_above_hull(
-                    result.structure.composition, e_form, hull, exclude_id=material_id
-                )
+                try:
+                    row.hull = hull.assess(
+                        result.structure.composition, e_form, entry_id=material_id
+                    )
+                except ValueError as exc:
+                    row.error = f"no hull distance: {exc}"
+                else:
+                    row.e_above_hull = row.hull.e_above_hull
         rows.append(row)
     return rows

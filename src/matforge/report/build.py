@@ -17,11 +17,11 @@ from matforge.errors import DataNotFoundError
 from matforge.report import plots
 from matforge.report.table import cell, table_rows
 from matforge.schemas.common import utcnow
-from matforge.stores.artefacts import put_bytes
+from matforge.stores.artefacts import get_json, put_bytes
 from matforge.stores.causal import graph_png
 from matforge.stores.models import training_history
 from matforge.stores.queries import ranked_candidates, scan_documents
-from matforge.stores.runs import run_records, run_summary
+from matforge.stores.runs import known_hydrides_key, run_records, run_summary
 
 if TYPE_CHECKING:
     from matforge.stores import StoreFactory
@@ -74,10 +74,16 @@ def _figures(factory: StoreFactory, run_id: str) -> dict[str, bytes]:
                 "formation_energy_per_atom",
                 "formation_energy_dft_per_atom",
                 "reduced_formula",
+                "e_above_hull",
+                "is_novel",
             ],
         )
         if d.get("run_id") == run_id and d.get("status") == "candidate"
     ]
+    try:
+        known = get_json(factory.data_store(), known_hydrides_key(run_id))
+    except DataNotFoundError:
+        known = []
     figures = {
         "score_distribution.png": plots.score_distribution(
             dataset,
@@ -87,6 +93,9 @@ def _figures(factory: StoreFactory, run_id: str) -> dict[str, bytes]:
             [d.get("formation_energy_per_atom") for d in mine],
             [d.get("formation_energy_dft_per_atom") for d in mine],
             [d.get("reduced_formula", "") for d in mine],
+        ),
+        "score_vs_hull.png": plots.score_vs_hull(
+            mine, known, factory.settings.candidates.stable_e_above_hull
         ),
     }
     causal = records.get("causal", {}).get("output") or {}
@@ -102,6 +111,35 @@ def _figures(factory: StoreFactory, run_id: str) -> dict[str, bytes]:
         history, generate.get("metrics") or {}
     )
     return figures
+
+
+def _sun_lines(sun: dict | None) -> list[str]:
+    """Return the S.U.N. figures of a campaign as sentences."""
+    if not sun:
+        return ["Not computed for this campaign."]
+    first = (
+        f"{sun['total']} crystals generated, {sun['evaluated']} with an energy "
+        f"above the Materials Project hull after relaxation, {sun['unique']} "
+        f"unique, {sun['novel']} novel."
+    )
+    lines = [first]
+    for t in sun["thresholds"]:
+        lines.append(
+            f"Within {t['threshold']:g} eV/atom of the hull: {t['stable']} stable, "
+            f"{t['sun']} stable, unique and novel (S.U.N. rate "
+            f"{100 * t['sun_rate']:.1f} %; {t['sun_new_formula']} of a formula no "
+            "known material has)."
+        )
+    if sun.get("mean_rmsd") is not None:
+        lines.append(
+            f"Mean RMSD between generated and relaxed crystals: "
+            f"{sun['mean_rmsd']:.3f} A over {sun['rmsd_count']} crystals."
+        )
+    lines.append(
+        "MatterGen's protocol (stable within 0.1 eV/atom after relaxation); "
+        "published S.U.N. rates on MP-20: CDVAE 14.0 %, MatterGen 38.6 %."
+    )
+    return lines
 
 
 def _markdown_table(rows: list[dict[str, str]], columns: list[str]) -> list[str]:
@@ -127,6 +165,10 @@ _STYLE = (
 )
 
 _CAPTIONS = {
+    "score_vs_hull.png": (
+        "Storage score against energy above the Materials Project hull: "
+        "candidates and the known hydrides of their systems"
+    ),
     "score_distribution.png": "Storage-score distribution, dataset vs candidates",
     "causal_graph.png": "Causal graph (FCI PAG) around the storage score",
     "generator_metrics.png": "Generator training and metrics",
@@ -172,6 +214,8 @@ def write_report(
 
     md = [f"# {title}", "", f"Made {made} from {factory.location}.", ""]
     md += ["## Stages", "", *_markdown_table(stages, stage_cols), ""]
+    sun = _sun_lines(run_summary(factory, run_id, top=0).get("sun"))
+    md += ["## Stability, uniqueness, novelty (S.U.N.)", "", *sun, ""]
     md += [f"## Top {top} candidates", ""]
     md += _markdown_table(cand_rows, cand_cols) if cand_rows else ["No candidates."]
     md.append("")
@@ -183,6 +227,8 @@ def write_report(
         f"<p>Made {made} from {html.escape(factory.location)}.</p>",
         "<h2>Stages</h2>",
         _html_table(stages, stage_cols),
+        "<h2>Stability, uniqueness, novelty (S.U.N.)</h2>",
+        "".join(f"<p>{html.escape(line)}</p>" for line in sun),
         f"<h2>Top {top} candidates</h2>",
         _html_table(cand_rows, cand_cols) if cand_rows else "<p>No candidates.</p>",
         "<h2>Figures</h2>",

@@ -27,6 +27,8 @@ class Column:
     """Unit, shown in the report's heading."""
     report: bool = True
     """Whether the report's top-candidates table has it."""
+    screen: bool = True
+    """Whether ``matforge candidates`` shows it (CSV and JSON always have it)."""
 
     def report_heading(self) -> str:
         """Return the heading with its unit."""
@@ -50,11 +52,19 @@ CANDIDATE_COLUMNS: tuple[Column, ...] = (
     ),
     Column("score", "storage_score", "h_storage_score"),
     Column("sq. error", "squared_error", "squared_error"),
-    Column("known id", "matched_id", "mp_id"),
+    Column("known id", "reference_id", "mp_id"),
     Column("same formula", "same_formula", "same_formula"),
     Column("same ratio", "same_ratio", "same_ratio"),
     Column("e_above_hull", "e_above_hull", "e_above_hull_ev_per_atom", "eV/atom"),
-    Column("stable", "is_stable", "stable", report=False),
+    Column(
+        "E_hull DFT",
+        "e_above_hull_dft",
+        "e_above_hull_dft_ev_per_atom",
+        "eV/atom",
+        screen=False,
+    ),
+    Column("decomposition", "decomposition", "decomposition", screen=False),
+    Column("stable", "is_stable", "stable"),
     Column("novel", "is_novel", "novel"),
     Column("candidate_id", "candidate_id", "candidate_id", report=False),
 )
@@ -80,6 +90,11 @@ def cell(value: Any, style: Style = "table") -> str:
     csv_style = style == "csv"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "" if csv_style else "-"
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        # hull products: "0.500 HfH2 + 0.500 ScH2"
+        return " + ".join(
+            f"{float(v.get('fraction', 0)):.3f} {v.get('formula', '?')}" for v in value
+        )
     if isinstance(value, bool):
         if csv_style:
             return "TRUE" if value else "FALSE"
@@ -101,7 +116,7 @@ def table_rows(
     report
         The report's columns and headings (with units) instead of the screen's.
     """
-    columns = [c for c in CANDIDATE_COLUMNS if c.report or not report]
+    columns = [c for c in CANDIDATE_COLUMNS if (c.report if report else c.screen)]
     heads = [c.report_heading() if report else c.heading for c in columns]
     cells = [
         {head: cell(row.get(c.field)) for head, c in zip(heads, columns, strict=True)}

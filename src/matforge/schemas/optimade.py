@@ -83,7 +83,16 @@ def _number(value: Any) -> float | None:
 
 
 def _decomposition(value: Any) -> dict[str, float] | None:
-    """Return a decomposition as {reduced formula: fraction}, or None."""
+    """Return a decomposition as {reduced formula: fraction}, or None.
+
+    ``value`` is a list of hull products (``formula``, ``fraction``) or a mapping.
+    """
+    if isinstance(value, list) and value:
+        value = {
+            str(p.get("formula")): p.get("fraction")
+            for p in value
+            if isinstance(p, Mapping)
+        }
     if not isinstance(value, Mapping) or not value:
         return None
     out = {str(k): _number(v) for k, v in value.items()}

@@ -19,6 +19,19 @@ PhaseSource = Literal["mp-offline", "mp-api", "hydrides"]
 stored hydrides."""
 
 
+class HullProduct(BaseModel):
+    """One phase a crystal decomposes into on the hull of its system."""
+
+    id: str = Field(
+        description="The phase's id (an MP id, a hydride's material id, or "
+        "`element:X` for an element at 0 eV/atom)."
+    )
+    formula: str = Field(description="Its reduced formula.")
+    fraction: float = Field(
+        ge=0, le=1, description="The share of the crystal's atoms that goes into it."
+    )
+
+
 class PhaseDoc(BaseModel):
     """A competing phase: a composition and its formation energy per atom.
 

@@ -2,8 +2,8 @@
 
 - ``elemental_refs``: each element's reference energy per atom, relaxed once
   per potential version (see :mod:`matforge.potentials.references`);
-- the hull: the formation energies of the stored hydrides, on the MP2020
-  scale, as :class:`~matforge.core.formation.HullPoint` entries.
+- the stored hydrides' formation energies, which join the Materials
+  Project's competing phases in every hull (:mod:`matforge.data.phases`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from pymatgen.core import Composition
-
-from matforge.core.formation import HullPoint
 from matforge.schemas.potential import ElementalRefDoc, reference_id
+from matforge.stores.queries import scan_documents
 from matforge.stores.writes import upsert_documents
 
 if TYPE_CHECKING:
@@ -57,16 +55,15 @@ def stored_references(
     ]
 
 
-def hull_points(store: Store) -> list[HullPoint]:
-    """Return the formation energies of the stored hydrides (hull entries)."""
-    points = []
-    for doc in store.query(
-        {"formation_energy_per_atom": {"$ne": None}},
-        properties=["material_id", "formula", "formation_energy_per_atom"],
-    ):
-        value = doc.get("formation_energy_per_atom")
-        if isinstance(value, int | float):
-            points.append(
-                HullPoint(Composition(doc["formula"]), float(value), doc["material_id"])
-            )
-    return points
+def hydride_energies(store: Store) -> list[dict]:
+    """Return the stored hydrides that have a formation energy (hull phases).
+
+    Each is ``{material_id, formula, formation_energy_per_atom}``.
+    """
+    return [
+        doc
+        for doc in scan_documents(
+            store, ["material_id", "formula", "formation_energy_per_atom"]
+        )
+        if isinstance(doc.get("formation_energy_per_atom"), int | float)
+    ]

@@ -43,6 +43,11 @@ STAGE_COUNTS: dict[str, str] = {
 """The output field a stage's summary line counts."""
 
 
+def known_hydrides_key(run_id: str) -> str:
+    """Return the data-store key of a campaign's known hydrides (report plot)."""
+    return f"report/{run_id}/known_hydrides.json"
+
+
 def stage_id(run_id: str, stage: str) -> str:
     """Return the id of a stage's record."""
     return f"{run_id}/{stage}"
@@ -111,9 +116,11 @@ def run_summary(factory: StoreFactory, run_id: str, top: int = 10) -> dict[str, 
                 "finished_at": record.get("updated_at"),
             }
         )
+    sun = (stage_output(factory, run_id, "candidates") or {}).get("sun")
     return {
         "run_id": run_id,
         "stages": stages,
+        "sun": sun,
         "top_candidates": ranked_candidates(
             factory.store("candidates"), run_id=run_id, top=top
         )
