@@ -19,7 +19,7 @@ from pymatgen.core import Structure
 
 from matforge.errors import DataNotFoundError
 from matforge.schemas.reference import ReferenceDoc
-from matforge.stores.queries import scan_documents
+from matforge.stores.queries import has_document, scan_documents
 from matforge.stores.writes import UpsertResult, upsert_documents
 
 if TYPE_CHECKING:
@@ -103,13 +103,12 @@ def ensure_references(factory: StoreFactory) -> int:
     try:
         path = references_path(factory.settings)
     except DataNotFoundError:
-        if store._collection.find_one({}, {"_id": 1}) is None:
+        if not has_document(store):
             raise
         logger.warning("references file not found; using the stored references")
         return 0
     source = OFFLINE_SOURCE.format(name=path.name)
-    # find_one: no full count of the collection, which montydb decodes entirely
-    if store._collection.find_one({"source": source}, {"_id": 1}) is not None:
+    if has_document(store, {"source": source}):
         return 0
     result = load_references(factory, path)
     logger.info("loaded %d references from %s", len(result.inserted), path.name)

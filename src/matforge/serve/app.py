@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from matforge.errors import MatforgeError
 from matforge.schemas.optimade import UNSERVED_FIELDS, OptimadeStructureDoc
 from matforge.serve.config import STRUCTURES_COLLECTION, server_config
-from matforge.stores.queries import scan_documents
+from matforge.stores.queries import mongo_collection, scan_documents
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -48,7 +48,9 @@ def _structures(factory: StoreFactory, config: Any, mapper: Any) -> Any:
 
     store = factory.store(STRUCTURES_COLLECTION)
     if factory.backend == "mongodb":
-        return MongoStructures(store._collection, StructureResource, mapper, config)
+        return MongoStructures(
+            mongo_collection(store), StructureResource, mapper, config
+        )
     docs = list(scan_documents(store, SERVED_FIELDS))
     return MemoryStructures(docs, StructureResource, mapper, config)
 

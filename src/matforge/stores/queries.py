@@ -521,3 +521,16 @@ def provenance_report(
             "reasons": dict(reasons.most_common(reasons_per_file)),
         }
     return ProvenanceReport(sources, reasons_per_file)
+
+
+def has_document(store: Store, criteria: dict[str, Any] | None = None) -> bool:
+    """Return whether a document matches (one ``find_one``, no full count).
+
+    montydb decodes a whole collection to count it; this reads one document.
+    """
+    return store._collection.find_one(criteria or {}, {"_id": 1}) is not None
+
+
+def mongo_collection(store: Store) -> Any:
+    """Return the pymongo collection behind a MongoDB store (read-only servers)."""
+    return store._collection
