@@ -234,8 +234,8 @@ def known_hydrides_of(
     """Return the known hydrides of some compositions' chemical systems, on the hull.
 
     The Materials Project phases (and stored hydrides) holding H and a metal,
-    with their energy above the hull of the others and their storage score:
-    what the report plots beside a campaign's candidates.
+    with their energy above the hull (0 for the phases on it) and their storage
+    score: what the report plots beside a campaign's candidates.
     """
     hull = campaign_hull(factory, compositions)
     systems = {chemsys_of(c) for c in compositions}
@@ -247,7 +247,8 @@ def known_hydrides_of(
             set(phase.chemsys.split("-")) <= set(s.split("-")) for s in systems
         ):
             continue
-        result = hull.assess(comp, phase.e_form, entry_id=phase.id)
+        # the distance to the hull they are part of: 0 on it, positive above
+        result = hull.assess(comp, phase.e_form)
         rows.append(
             {
                 "id": phase.id,
