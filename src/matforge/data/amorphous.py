@@ -46,6 +46,7 @@ from matforge.schemas.amorphous import (
     TABLE_D_FACTOR,
     AmorphousDiffusivityDoc,
 )
+from matforge.schemas.common import content_hash
 from matforge.schemas.reject import RejectDoc
 
 TABLE_FILE = "amorphous_li_diffusivity/feature_target.dat"
@@ -292,6 +293,7 @@ def row_document(
     if problems or comp is None or d_value is None or temperature is None:
         return "; ".join(problems) or "incomplete row"
     index = values[INDEX]
+    descriptors = {name: values[name] for name in DESCRIPTOR_NAMES}
     return AmorphousDiffusivityDoc(
         entry_id=AmorphousDiffusivityDoc.make_id(comp.reduced_formula, temperature),
         formula=formula,
@@ -302,10 +304,11 @@ def row_document(
         diffusivity_cm2_s=d_value * TABLE_D_FACTOR,
         ln_diffusivity=math.log(d_value),
         table_value=d_value,
-        descriptors={name: values[name] for name in DESCRIPTOR_NAMES},
+        descriptors=descriptors,
         row=row,
         source_index=int(index) if float(index).is_integer() else None,
         origin=f"{where}:row {row}",
+        content_hash=content_hash([formula, temperature, d_value, descriptors, row]),
     )
 
 

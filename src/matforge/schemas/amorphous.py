@@ -124,6 +124,10 @@ class AmorphousDiffusivityDoc(BaseModel):
         description="Licence of the source data.",
     )
     origin: str = Field(description="The file the row was read from, and the row.")
+    content_hash: str = Field(
+        description="SHA-1 of formula, temperature, D and descriptors: re-ingesting "
+        "an unchanged row leaves its document (and last_updated) alone."
+    )
     last_updated: datetime = Field(
         default_factory=utcnow, description="When the document last changed (UTC)."
     )
