@@ -74,6 +74,19 @@ def model_document(
     )
 
 
+def term_shares(model: SparseModel, data: Dataset) -> dict[str, float]:
+    """Share of each term in the variance of the fitted ln D (summing to 1)."""
+    from matforge.amorphous.predict import term_columns
+
+    columns = term_columns(model.terms, data)
+    parts = {
+        term: float(np.var(coef * columns[term]))
+        for term, coef in zip(model.terms, model.coefficients, strict=True)
+    }
+    total = sum(parts.values()) or 1.0
+    return {term: value / total for term, value in parts.items()}
+
+
 def sisso_document(
     model: SparseModel,
     data: Dataset,
@@ -98,15 +111,16 @@ def sisso_document(
         seed=int(settings.get("seed", 62)),
         split=SPLIT_DESCRIPTION,
         metrics=ModelMetrics(**held_out),
-        feature_importances=dict(zip(model.terms, model.coefficients, strict=True)),
+        feature_importances=term_shares(model, data),
         formula=f"ln D = {model.formula}",
+        coefficients=dict(zip(model.terms, model.coefficients, strict=True)),
+        intercept=model.intercept,
         table_hash=digest,
         build=BuildMeta(
             inputs=list(inputs),
             settings={
                 **settings,
                 "rmse_all_rows": model.rmse,
-                "intercept": model.intercept,
             },
         ),
     )

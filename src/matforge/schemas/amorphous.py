@@ -178,11 +178,19 @@ class AmorphousModelDoc(BaseModel):
     metrics: ModelMetrics = Field(description="Scores on the split and by CV.")
     feature_importances: dict[str, float] = Field(
         default_factory=dict,
-        description="Impurity (RF) or gain (XGBoost) importance per feature, "
-        "summing to 1; for SISSO the coefficients.",
+        description="Impurity (RF) or total-gain (XGBoost) importance per "
+        "feature, summing to 1; for SISSO the share of each term in the variance "
+        "of the fit.",
     )
     formula: str | None = Field(
         default=None, description="For SISSO: the fitted expression."
+    )
+    coefficients: dict[str, float] | None = Field(
+        default=None,
+        description="For SISSO: the coefficient of each term (fitted on all rows).",
+    )
+    intercept: float | None = Field(
+        default=None, description="For SISSO: the intercept (fitted on all rows)."
     )
     weights_blob: str | None = Field(
         default=None,
