@@ -42,6 +42,7 @@ def settings_from(args: argparse.Namespace) -> MeltQuenchSettings:
         production_steps=round(args.production_ps * steps),
         time_step_fs=args.time_step,
         traj_interval=args.interval,
+        n_blocks=args.blocks,
         seed=args.seed,
     )
 
@@ -60,7 +61,7 @@ def table_rows(formulas: list[str]) -> dict[str, dict[float, dict]]:
     return {f: by_formula[f] for f in formulas}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--formulas", nargs="+", default=list(DEFAULT_FORMULAS))
     parser.add_argument(
@@ -76,6 +77,12 @@ def main() -> None:
     parser.add_argument("--production-ps", type=float, default=5.0)
     parser.add_argument("--time-step", type=float, default=2.0, help="fs")
     parser.add_argument("--interval", type=int, default=5, help="steps per frame")
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=5,
+        help="blocks of the D error; the fit window is 10-50 %% of a block",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--volume-search", action="store_true")
     parser.add_argument(
@@ -94,6 +101,11 @@ def main() -> None:
             0.3,
         )
         args.interval = 2
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     settings = settings_from(args)
     rows = table_rows(args.formulas)
     spec = resolve_potential(args.potential)

@@ -17,38 +17,22 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from matforge.amorphous.arrhenius import inverse_kt
-from matforge.amorphous.evaluate import authors_split, fold_rmse, out_of_fold
-from matforge.amorphous.features import Dataset, dataset
-from matforge.amorphous.sisso import (
-    FeatureSpace,
-    build_feature_space,
-    fit_terms,
-    sisso,
+from matforge.amorphous.descriptors import (
+    feature_space,
+    refit_authors,
+    search_descriptors,
 )
+from matforge.amorphous.features import Dataset, dataset
 from matforge.amorphous.train import train_model
 from matforge.data.amorphous import TABLE_FILE, read_shared_table, read_table
-from matforge.schemas.amorphous import DESCRIPTOR_NAMES
 from matforge.settings import load_settings
 
 AUTHORS = {  # model, target -> R^2, MAE, RMSE, CV RMSE (D in the table's unit)
     ("random_forest", "D"): (0.955, 0.084, 0.120, 0.141),
     ("xgboost", "D"): (0.971, 0.070, 0.096, 0.123),
 }
-AUTHORS_SISSO = {
-    3: (("1/kT", "LNC", "Li_percentage"), 0.397),
-    4: (("1/kT", "LNC", "LLB", "PF"), 0.365),
-}
-
-
-def primaries(data: Dataset) -> tuple[np.ndarray, list[str]]:
-    """1/kT and the 42 descriptors: the primary features of SISSO."""
-    cols = [inverse_kt(data.column("temperature"))]
-    cols += [data.column(name) for name in DESCRIPTOR_NAMES]
-    return np.column_stack(cols), ["1/kT", *DESCRIPTOR_NAMES]
 
 
 def model_table(data: Dataset, n_jobs: int) -> list[dict]:
@@ -100,77 +84,41 @@ def print_models(title: str, rows: list[dict]) -> None:
 
 
 def sisso_report(data: Dataset, sis_size: int, grouped_cv: bool) -> dict:
-    x, names = primaries(data)
-    y = data.ln_d
-    space = build_feature_space(x, names)
+    space = feature_space(data)
     print(
-        f"\nSISSO for ln D: {len(space.names)} candidate features from "
-        f"{len(names)} primaries (x, 1/x, x^2, sqrt, log; products, ratios); "
-        f"SIS {sis_size} per dimension"
+        f"\nSISSO for ln D: {len(space.names)} candidate features from 43 "
+        "primaries (1/kT and the descriptors; x, 1/x, x^2, sqrt, log, products, "
+        f"ratios); SIS {sis_size} per dimension"
     )
     start = time.perf_counter()
-    models = sisso(space, y, max_terms=4, sis_size=sis_size)
-    search_s = time.perf_counter() - start
-    train, test = authors_split(len(y))
-    sub = FeatureSpace(space.names, space.values[train])
-    held = sisso(sub, y[train], max_terms=4, sis_size=sis_size)
-    out: dict = {"search_seconds": search_s, "models": []}
-    for d, (model, held_model) in enumerate(zip(models, held, strict=True), 1):
-        test_pred = held_model.predict(FeatureSpace(space.names, space.values[test]))
-        held_rmse = float(np.sqrt(np.mean((test_pred - y[test]) ** 2)))
+    results = search_descriptors(data, 4, sis_size, grouped_cv)
+    out: dict = {"seconds": time.perf_counter() - start, "models": []}
+    print(
+        f"{'terms':>5s} {'RMSE all':>9s} {'held out':>9s} {'CVgrp':>7s}  formula "
+        "(ln D, D in 1e-3 cm^2/s; fitted on all rows)"
+    )
+    for d, r in enumerate(results, 1):
+        cv = f"{r.cv_grouped_rmse:7.3f}" if r.cv_grouped_rmse is not None else "      -"
+        print(
+            f"{d:5d} {r.model.rmse:9.3f} {r.test_rmse:9.3f} {cv}  "
+            f"ln D = {r.model.formula}"
+        )
         out["models"].append(
             {
                 "terms": d,
-                "formula": model.formula,
-                "rmse_all": model.rmse,
-                "rmse_held_out": held_rmse,
-                "held_out_terms": held_model.terms,
+                "formula": r.model.formula,
+                "rmse_all": r.model.rmse,
+                "rmse_held_out": r.test_rmse,
+                "held_out_terms": r.held_out.terms,
+                "cv_grouped": r.cv_grouped_rmse,
             }
         )
-    if grouped_cv:
-
-        def fit(xt: np.ndarray, yt: np.ndarray, d: int):
-            s = FeatureSpace(space.names, xt)
-            m = sisso(s, yt, max_terms=d, sis_size=sis_size)[-1]
-            return lambda xe: m.predict(FeatureSpace(space.names, xe))
-
-        for entry in tqdm(out["models"], desc="SISSO grouped CV", leave=False):
-            d = entry["terms"]
-            pred, fold = out_of_fold(
-                lambda a, b, d=d: fit(a, b, d), space.values, y, groups=data.groups
-            )
-            entry["cv_grouped"] = fold_rmse(y, pred, fold)
-    print(
-        f"{'terms':>5s} {'RMSE all':>9s} {'held out':>9s} {'CVgrp':>7s}  formula "
-        f"(ln D, D in 1e-3 cm^2/s; fitted on all rows)"
-    )
-    for e in out["models"]:
-        cv = f"{e['cv_grouped']:7.3f}" if "cv_grouped" in e else "      -"
+    print("authors' descriptors, refitted here (all rows / train -> test):")
+    out["authors"] = refit_authors(data)
+    for d, a in out["authors"].items():
         print(
-            f"{e['terms']:5d} {e['rmse_all']:9.3f} {e['rmse_held_out']:9.3f} {cv}  "
-            f"ln D = {e['formula']}"
-        )
-    print(
-        "authors' descriptors, refitted here (least squares on all rows / "
-        "train -> test):"
-    )
-    for d, (terms, reported) in AUTHORS_SISSO.items():
-        cols = [space.names.index(t) for t in terms]
-        all_fit = fit_terms(space.values[:, cols], y, terms)
-        part = fit_terms(space.values[np.ix_(train, cols)], y[train], terms)
-        pred = part.intercept + space.values[np.ix_(test, cols)] @ np.array(
-            part.coefficients
-        )
-        held_rmse = float(np.sqrt(np.mean((pred - y[test]) ** 2)))
-        out[f"authors_{d}"] = {
-            "rmse_all": all_fit.rmse,
-            "rmse_held_out": held_rmse,
-            "reported": reported,
-            "formula": all_fit.formula,
-        }
-        print(
-            f"{d:5d} {all_fit.rmse:9.3f} {held_rmse:9.3f}        ln D = "
-            f"{all_fit.formula}   (authors report RMSE {reported})"
+            f"{d:5d} {a['rmse_all']:9.3f} {a['rmse_held_out']:9.3f}        ln D = "
+            f"{a['formula']}   (authors report RMSE {a['reported']})"
         )
     return out
 

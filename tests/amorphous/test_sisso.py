@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,15 @@ def test_fit_terms_is_least_squares() -> None:
     assert model.intercept == pytest.approx(3.0)
     assert model.coefficients[0] == pytest.approx(-2.0)
     assert model.formula == "3 - 2*x"
+
+
+def test_authors_descriptors_reproduce_their_rmse(shared_data: Path) -> None:
+    from matforge.amorphous.descriptors import refit_authors
+    from matforge.amorphous.features import dataset
+    from matforge.data.amorphous import TABLE_FILE, read_table
+
+    data = dataset(read_table(shared_data / TABLE_FILE).docs)
+    refit = refit_authors(data)
+    assert refit[3]["rmse_all"] == pytest.approx(0.397, abs=0.0005)
+    assert refit[4]["rmse_all"] == pytest.approx(0.365, abs=0.0005)
+    assert refit[3]["rmse_held_out"] > 0
