@@ -24,6 +24,7 @@ from matforge.stores.amorphous import (
     load_table,
     save_md,
     save_model,
+    table_volumes,
     write_table,
 )
 from matforge.stores.artefacts import get_bytes
@@ -47,6 +48,9 @@ def test_table_round_trip_and_rerun(factory: StoreFactory, shared_data: Path) ->
     rows = load_table(factory)
     assert [r["row"] for r in rows] == sorted(r["row"] for r in rows)
     assert factory.store("rejects").count({"source": "amorphous"}) == 3
+    volumes = table_volumes(factory, "NLi3")
+    assert sorted(volumes) == [1000.0, 1500.0, 2000.0, 2500.0]
+    assert volumes[1000.0] == pytest.approx(11.623, abs=1e-3)
 
     data = dataset(rows)
     trained = train_model(

@@ -125,3 +125,22 @@ def save_md(
     doc = doc.model_copy(update=update)
     factory.store(MD).update([doc.model_dump()], key="md_id")
     return doc.md_id
+
+
+def table_entries(factory: StoreFactory, formula: str) -> list[dict[str, Any]]:
+    """Return the table's documents of one composition (any formula spelling)."""
+    from pymatgen.core import Composition
+
+    reduced = Composition(formula).reduced_formula
+    docs = factory.store(TABLE).query(
+        criteria={"reduced_formula": reduced}, properties={"_id": 0}
+    )
+    return sorted(docs, key=lambda d: d["temperature"])
+
+
+def table_volumes(factory: StoreFactory, formula: str) -> dict[float, float]:
+    """Return the AIMD volume per atom (descriptor AAV, Å^3) by temperature."""
+    return {
+        float(d["temperature"]): float(d["descriptors"]["AAV"])
+        for d in table_entries(factory, formula)
+    }
