@@ -81,3 +81,29 @@ def test_tiny_melt_quench_with_sevennet() -> None:
     result = run_melt_quench("Li2O", calc, [2000, 1500], 14.0, TINY)
     assert [run.temperature for run in result.runs] == [2000.0, 1500.0]
     assert all(np.isfinite(run.fit.diffusivity) for run in result.runs)
+
+
+def test_a_runaway_md_stops_with_a_clear_error() -> None:
+    from ase.calculators.calculator import Calculator
+
+    from matforge.amorphous.meltquench import MDInstabilityError
+
+    class Broken(Calculator):
+        implemented_properties = ("energy", "forces", "stress")
+
+        def calculate(
+            self,
+            atoms: object = None,
+            properties: object = None,
+            system_changes: object = None,
+        ) -> None:
+            super().calculate(atoms, properties, system_changes)
+            n = len(self.atoms)
+            self.results = {
+                "energy": 0.0,
+                "forces": np.full((n, 3), np.nan),
+                "stress": np.zeros(6),
+            }
+
+    with pytest.raises(MDInstabilityError, match="non-finite forces"):
+        run_melt_quench("Li2O", Broken(), [1000], 15.0, TINY)

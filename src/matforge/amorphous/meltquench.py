@@ -37,8 +37,13 @@ from pymatgen.core import Composition, Element, Structure
 from matforge.amorphous.arrhenius import Arrhenius, fit_arrhenius
 from matforge.amorphous.msd import MSDFit, fit_diffusivity, unwrap
 from matforge.amorphous.packing import random_packing
+from matforge.errors import MatforgeError
 
 EV_A3_TO_GPA = 160.21766208
+
+
+class MDInstabilityError(MatforgeError):
+    """The MD ran away: non-finite or runaway positions or forces."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ class MeltQuenchSettings:
     time_step_fs: float = 2.0
     traj_interval: int = 5
     melt_friction_per_ps: float = 10.0
+    """Langevin friction of melt, quench and equilibration (atomate2's default)."""
     production_friction_per_ps: float = 1.0
+    """Weak friction while D is recorded (10/ps would slow a hot Li liquid)."""
     volume_search_steps: int = 500
     volume_search_scales: tuple[float, ...] = (0.85, 1.0, 1.15)
     n_blocks: int = 5
@@ -164,6 +171,55 @@ class _Segment:
 
 
 @cache
+def _wrapping_class() -> type:
+    """Return an ASE calculator class that hands wrapped atoms to another."""
+    from ase.calculators.calculator import Calculator, all_changes
+
+    class WrappingCalculator(Calculator):
+        """Evaluate ``inner`` on the atoms wrapped into the cell.
+
+        ASE's MD never wraps positions; after a few ps a fast Li is several
+        cells away, and neighbour lists (matscipy's, used by SevenNet) slow
+        down by orders of magnitude. Energies, forces and stress do not
+        change; the MD keeps its continuous positions.
+        """
+
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+            self.implemented_properties = list(inner.implemented_properties)
+
+        def calculate(
+            self,
+            atoms: Any = None,
+            properties: Sequence[str] = ("energy",),
+            system_changes: Sequence[str] = tuple(all_changes),
+        ) -> None:
+            super().calculate(atoms, properties, system_changes)
+            positions = self.atoms.get_positions()
+            span = 1e4 * (1.0 + float(np.abs(self.atoms.cell.array).max()))
+            if not np.all(np.isfinite(positions)) or np.abs(positions).max() > span:
+                raise MDInstabilityError(
+                    "the MD blew up (atoms at non-finite or runaway positions); "
+                    "try a shorter time step or a lower melt temperature"
+                )
+            wrapped = self.atoms.copy()
+            wrapped.wrap()
+            self.inner.calculate(wrapped, list(properties), list(all_changes))
+            self.results = dict(self.inner.results)
+            forces = self.results.get("forces")
+            if forces is not None and not np.all(np.isfinite(forces)):
+                raise MDInstabilityError("the potential returned non-finite forces")
+
+    return WrappingCalculator
+
+
+def wrapping(calculator: Any) -> Any:
+    """Return ``calculator`` behind a proxy that wraps positions into the cell."""
+    return _wrapping_class()(calculator)
+
+
+@cache
 def _maker_class() -> type:
     """atomate2's force-field MD maker, running a calculator it is handed."""
     from atomate2.forcefields.md import ForceFieldMDMaker
@@ -203,7 +259,7 @@ def _md(
     from ase import units
 
     maker = _maker_class()(
-        given=calculator,
+        given=wrapping(calculator),
         time_step=settings.time_step_fs,
         n_steps=steps,
         ensemble="nvt",
@@ -330,15 +386,14 @@ def _production(
 ) -> tuple[TemperatureRun, Structure]:
     """Equilibrate and record at one temperature; fit D of Li."""
     structure = _scaled(structure, volume_per_atom)
-    friction = settings.production_friction_per_ps
-    if settings.equilibration_steps > 0:
+    if settings.equilibration_steps > 0:  # the strong friction of the quench
         structure = _md(
             calculator,
             structure,
             temperature,
             settings.equilibration_steps,
             settings,
-            friction,
+            settings.melt_friction_per_ps,
             settings.seed + 1000 + index,
             50,
         ).structure
@@ -348,7 +403,7 @@ def _production(
         temperature,
         settings.production_steps,
         settings,
-        friction,
+        settings.production_friction_per_ps,
         settings.seed + 2000 + index,
         settings.traj_interval,
     )
