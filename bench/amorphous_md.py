@@ -75,7 +75,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quench-ps", type=float, default=0.5)
     parser.add_argument("--equil-ps", type=float, default=1.0)
     parser.add_argument("--production-ps", type=float, default=5.0)
-    parser.add_argument("--time-step", type=float, default=2.0, help="fs")
+    parser.add_argument("--time-step", type=float, default=1.0, help="fs")
     parser.add_argument("--interval", type=int, default=5, help="steps per frame")
     parser.add_argument(
         "--blocks",

@@ -21,6 +21,7 @@ TINY = MeltQuenchSettings(
     traj_interval=2,
     n_blocks=3,
     volume_search_steps=10,
+    time_step_fs=2.0,
 )
 
 
