@@ -60,6 +60,7 @@ def model_document(
             n_test=trained.n_test,
         ),
         feature_importances=trained.importances,
+        parity=trained.parity,
         weights_blob=weights_blob,
         table_hash=digest,
         build=BuildMeta(

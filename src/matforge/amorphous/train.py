@@ -66,6 +66,9 @@ class TrainedModel:
     importances: dict[str, float]
     n_train: int
     n_test: int
+    parity: dict[str, list[float]]
+    """Held-out truth and prediction in the target's unit (``true``, ``pred``)
+    and the rows (``row``): the points of a parity plot."""
     predict: Callable[[NDArray[np.float64]], NDArray[np.float64]] = field(repr=False)
     """Predicts the target from inputs."""
 
@@ -159,5 +162,10 @@ def train_model(
         importances=dict(zip(data.features, map(float, importance), strict=True)),
         n_train=len(train),
         n_test=len(test),
+        parity={
+            "row": [int(i) for i in test],
+            "true": [float(v) for v in y[test]],
+            "pred": [float(v) for v in pred],
+        },
         predict=predict,
     )

@@ -192,6 +192,11 @@ class AmorphousModelDoc(BaseModel):
     intercept: float | None = Field(
         default=None, description="For SISSO: the intercept (fitted on all rows)."
     )
+    parity: dict[str, list[float]] | None = Field(
+        default=None,
+        description="Held-out points of the parity plot: `row` (table row index), "
+        "`true` and `pred` in the target's unit.",
+    )
     weights_blob: str | None = Field(
         default=None,
         description="Key (blob_uuid) of the weights in the data store: XGBoost's "
