@@ -71,16 +71,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="0: every core")
     parser.add_argument("--atoms", type=int, default=50)
     parser.add_argument("--melt-temperature", type=float, default=3000.0)
-    parser.add_argument("--melt-ps", type=float, default=2.0)
+    parser.add_argument("--melt-ps", type=float, default=1.5)
     parser.add_argument("--quench-ps", type=float, default=0.5)
-    parser.add_argument("--equil-ps", type=float, default=1.0)
-    parser.add_argument("--production-ps", type=float, default=5.0)
+    parser.add_argument("--equil-ps", type=float, default=0.5)
+    parser.add_argument("--production-ps", type=float, default=4.0)
     parser.add_argument("--time-step", type=float, default=1.0, help="fs")
     parser.add_argument("--interval", type=int, default=5, help="steps per frame")
     parser.add_argument(
         "--blocks",
         type=int,
-        default=5,
+        default=4,
         help="blocks of the D error; the fit window is 10-50 %% of a block",
     )
     parser.add_argument("--seed", type=int, default=0)

@@ -8,20 +8,29 @@ the target ``diff_coeff_mul_thousand``, ``temperature`` (K) and 42 descriptors
 
 Unit of D
 ---------
-``diff_coeff_mul_thousand`` is the Li self-diffusion coefficient in cm^2/s
-multiplied by 1000, so D = value x 1e-3 cm^2/s. Why:
+``diff_coeff_mul_thousand`` is taken as the Li self-diffusion coefficient in
+cm^2/s multiplied by 1000: D = value x 1e-3 cm^2/s. The README gives no unit;
+the evidence:
 
-- the name says the number is D times a thousand, and the authors computed D
-  with the MPMorph analysis, whose ``Diffusion`` class reports cm^2/s (slope of
-  MSD in Å^2 per fs times 0.1);
-- the values then lie in 5e-6 to 3e-3 cm^2/s, the usual range of AIMD Li
-  diffusivities at 1000-2500 K, and Arrhenius fits of the 205 compositions
-  with three or more temperatures give Ea of 0.04-1.15 eV (median 0.35 eV)
-  and prefactors D0 of ~6e-3 cm^2/s (median), the 1e-3 to 1e-2 cm^2/s of a
-  hop of a few Å at a phonon frequency;
-- the other reading that the name allows, D in Å^2/fs x 1000 (= Å^2/ps =
-  1e-4 cm^2/s), is ten times smaller and was checked against the surrogate
-  MD of ``bench/amorphous_md.py`` (see its output and the campaign notes).
+- the name says D times a thousand, and the authors' pipeline (MPMorph,
+  whose ``Diffusion`` analysis and pymatgen's ``DiffusionAnalyzer`` both report
+  cm^2/s) gives D in cm^2/s, values of 1e-5 to 1e-3 that a factor 1000 brings
+  to order one;
+- the values span 5e-6 to 3e-3 cm^2/s; Arrhenius fits of the 205 compositions
+  with three or more temperatures give Ea of 0.04-1.15 eV (median 0.35) and a
+  median prefactor D0 of 6e-3 cm^2/s, the usual 1e-3 to 1e-2 cm^2/s;
+- 33 compositions have no 1000 K row; the slowest kept at 1000 K (0.012-0.02)
+  mean MSDs of 15-25 Å^2 over a 20 ps AIMD run in cm^2/s x 1e3, a few Li hops,
+  but only 1.5-2.5 Å^2, hardly past the vibrations, in Å^2/ps;
+- Li-rich liquids (Na2Li9, RbLi2) read 4-7e-4 cm^2/s at 1000 K, two to three
+  times liquid Li extrapolated from its measured ~6e-5 cm^2/s at the melting
+  point; in Å^2/ps they would be no faster at 1000 K than liquid Li at 453 K.
+
+The other reading the name allows, D in Å^2/fs x 1000 (= Å^2/ps = 1e-4
+cm^2/s), is ten times smaller. It is not excluded: SevenNet-0 surrogate MD
+(``bench/amorphous_md.py``) gives, for Li4Zr and Na2Li9 at 1000-2500 K, 0.2-0.3
+times the table's D read as cm^2/s x 1e3 and 2-3 times read as Å^2/ps, and ML
+potentials fitted to PBE usually run somewhat *faster* than PBE AIMD.
 
 Bad rows become :class:`~matforge.schemas.reject.RejectDoc` s naming the row
 and the reason; good rows next to them are kept.
