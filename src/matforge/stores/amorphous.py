@@ -18,8 +18,12 @@ from matforge.stores.artefacts import get_bytes, put_bytes
 from matforge.stores.writes import UpsertResult, upsert_documents
 
 if TYPE_CHECKING:
-    from matforge.data.amorphous import TableRead
-    from matforge.schemas.amorphous import AmorphousMDDoc, AmorphousModelDoc
+    from matforge.schemas.amorphous import (
+        AmorphousDiffusivityDoc,
+        AmorphousMDDoc,
+        AmorphousModelDoc,
+    )
+    from matforge.schemas.reject import RejectDoc
     from matforge.stores.factory import StoreFactory
 
 TABLE = "amorphous_diffusivity"
@@ -44,18 +48,21 @@ class TableWrite:
         }
 
 
-def write_table(factory: StoreFactory, read: TableRead) -> TableWrite:
+def write_table(
+    factory: StoreFactory,
+    docs: Sequence[AmorphousDiffusivityDoc],
+    rejects: Sequence[RejectDoc] = (),
+) -> TableWrite:
     """Upsert the table's documents and its rejects (unchanged rows stay)."""
-    docs = [doc.model_dump() for doc in read.docs]
-    result = upsert_documents(factory.store(TABLE), docs, "entry_id")
-    bad = [r.model_dump() for r in read.rejects]
+    result = upsert_documents(
+        factory.store(TABLE), [doc.model_dump() for doc in docs], "entry_id"
+    )
+    bad = [r.model_dump() for r in rejects]
     if bad:
         upsert_documents(
             factory.store("rejects"), bad, "reject_id", hash_field="reason"
         )
-    return TableWrite(
-        result, [{"input": r.input, "reason": r.reason} for r in read.rejects]
-    )
+    return TableWrite(result, [{"input": r.input, "reason": r.reason} for r in rejects])
 
 
 def load_table(factory: StoreFactory) -> list[dict[str, Any]]:
