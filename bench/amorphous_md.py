@@ -6,9 +6,14 @@ the potential's own zero-pressure volume instead), melt, quench, then NVT at
 each temperature; prints D of Li beside the AIMD value (ratio), the
 activation energies, and the wall time per ps of MD.
 
-Full run (about 70 min on 2 quiet cores with SevenNet-0; CHGNet is similar):
-``nice python bench/amorphous_md.py``; smoke run (about 3 min):
-``python bench/amorphous_md.py --smoke``.
+Full run: ``nice python bench/amorphous_md.py`` (3 compositions of ~50 atoms,
+2500 and 2000 K, 1 fs steps: 31.5 ps of MD in all; at an estimated 100-130
+wall s per ps for 50 atoms on 2 quiet cores, about 1-1.5 h; measured on busy
+cores: 150-190 s per ps for 22-25 atoms on one thread; the bench prints its
+own s/ps). Smoke run, numbers meaningless (16 atoms, 0.3 ps,
+the fit window still ballistic): ``python bench/amorphous_md.py --smoke
+--threads 1`` (about 3 min). On a busy machine pass ``--threads 1``: two torch
+threads on two shared cores spin in OpenMP barriers.
 """
 
 from __future__ import annotations
