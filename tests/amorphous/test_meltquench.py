@@ -87,7 +87,7 @@ def test_tiny_melt_quench_with_sevennet() -> None:
 def test_a_runaway_md_stops_with_a_clear_error() -> None:
     from ase.calculators.calculator import Calculator
 
-    from matforge.amorphous.meltquench import MDInstabilityError
+    from matforge.amorphous.segment import MDInstabilityError
 
     class Broken(Calculator):
         implemented_properties = ("energy", "forces", "stress")

@@ -7,6 +7,8 @@
 - :mod:`.sisso`: SISSO-style sparse descriptors for ln D.
 - :mod:`.msd`, :mod:`.arrhenius`: D from the Li mean squared displacement, and
   the activation energy over temperatures.
-- :mod:`.packing`, :mod:`.meltquench`: the surrogate melt-quench MD with an ML
-  potential through atomate2's force-field MD maker.
+- :mod:`.packing`, :mod:`.segment`, :mod:`.meltquench`: the surrogate
+  melt-quench MD with an ML potential through atomate2's force-field MD maker.
+- :mod:`.descriptors`, :mod:`.predict`, :mod:`.documents`: the SISSO protocol,
+  predictions from stored models, the documents of models and MD runs.
 """

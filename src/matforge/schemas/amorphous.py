@@ -119,9 +119,9 @@ class AmorphousDiffusivityDoc(BaseModel):
         description="Where the row comes from.",
     )
     licence: str = Field(
-        default="CC-BY-4.0 (npj Computational Materials open-access supplementary "
-        "data)",
-        description="Licence of the source data.",
+        default="not stated by the shared data README; the article is open "
+        "access (npj Computational Materials, CC BY 4.0)",
+        description="Licence of the source data, as far as it is known.",
     )
     origin: str = Field(description="The file the row was read from, and the row.")
     content_hash: str = Field(
