@@ -74,3 +74,17 @@ def test_forest_document_predicts_d() -> None:
     predict = model_predictor(doc, trained.weights)
     np.testing.assert_allclose(predict(data), np.exp(trained.predict(data.x)))
     assert doc["model_id"].startswith("amorph-random_forest-lnD-")
+
+
+def test_descriptor_search_scores_held_out() -> None:
+    from matforge.amorphous.descriptors import search_descriptors
+
+    data = _synthetic(160, seed=3)
+    results = search_descriptors(data, max_terms=2, sis_size=20, grouped_cv=True)
+    best = results[-1]
+    assert set(best.model.terms) == {"1/kT", "AAV*LBI"}  # the planted ln D
+    assert best.test_rmse < 1e-6
+    assert best.n_train + best.n_test == 160
+    assert best.cv_grouped_rmse is not None
+    doc = sisso_document(best.model, data, best.metrics(), {"sis_size": 20})
+    assert doc.metrics.n_test == best.n_test

@@ -43,6 +43,19 @@ class DescriptorResult:
     test_mae: float
     test_r2: float
     cv_grouped_rmse: float | None
+    n_train: int
+    n_test: int
+
+    def metrics(self) -> dict[str, float | int | None]:
+        """Return the held-out scores as ``ModelMetrics`` fields (ln D)."""
+        return {
+            "test_r2": self.test_r2,
+            "test_mae": self.test_mae,
+            "test_rmse": self.test_rmse,
+            "cv_grouped_rmse": self.cv_grouped_rmse,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+        }
 
 
 def feature_space(data: Dataset) -> FeatureSpace:
@@ -101,7 +114,11 @@ def search_descriptors(
 
             pred, fold = out_of_fold(fit, space.values, y, groups=data.groups)
             cv = fold_rmse(y, pred, fold)
-        results.append(DescriptorResult(model, held_model, rmse, mae, r2, cv))
+        results.append(
+            DescriptorResult(
+                model, held_model, rmse, mae, r2, cv, len(train), len(test)
+            )
+        )
     return results
 
 

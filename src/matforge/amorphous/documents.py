@@ -98,8 +98,7 @@ def sisso_document(
     """Describe a SISSO descriptor model of ln D.
 
     ``held_out`` holds the scores of the same search run on the train split
-    and scored on the test split (``test_r2``, ``test_mae``, ``test_rmse``,
-    ``n_train``, ``n_test``).
+    and scored on the test split (``DescriptorResult.metrics()``).
     """
     digest = table_hash(data)
     payload = [model.terms, settings, digest]
