@@ -45,6 +45,8 @@ COLLECTIONS: dict[str, str] = {
     "runs": "stage_id",
     "elemental_refs": "ref_id",
     "calibrations": "calibration_id",
+    "amorphous_diffusivity": "entry_id",
+    "amorphous_md": "md_id",
 }
 """Every named collection and the field that identifies its documents."""
 
