@@ -476,6 +476,13 @@ class PotentialSettings(BaseModel):
         ge=1,
         description="Atoms in flight at once in a batched (torch-sim) relaxation.",
     )
+    static_atoms: int = Field(
+        default=96,
+        ge=1,
+        description="Atoms evaluated together in batched single points (SevenNet "
+        "through torch-sim): the peak memory grows with them (sevennet-l3i5: about "
+        "0.7 GB + 16 MB per atom), the speed hardly past a hundred.",
+    )
     threads: int = Field(
         default=0,
         ge=0,

@@ -40,6 +40,30 @@ def test_static_sequential_and_batched_agree(sevennet, lih, mgh2) -> None:
         assert a.potential_version == sevennet.version
 
 
+def test_single_points_go_in_groups_bounded_by_atoms(
+    sevennet, lih, mgh2, monkeypatch
+) -> None:
+    """The memory of a batched single point grows with its atoms: cap them."""
+    import matforge.potentials.relax as relax_module
+
+    real = relax_module._static_batch
+    groups: list[int] = []
+
+    def counting(structures, spec, **kwargs):
+        groups.append(sum(len(s) for s in structures))
+        return real(structures, spec, **kwargs)
+
+    monkeypatch.setattr(relax_module, "_static_batch", counting)
+    structures = [lih, mgh2, lih, mgh2, lih]
+    results = relax_batched(structures, sevennet, relax=False, static_atoms=8)
+    assert [r.index for r in results] == list(range(5))
+    assert all(r.ok for r in results)
+    assert sum(groups) == sum(len(s) for s in structures)
+    # every group holds at most 8 atoms, or one structure that alone is larger
+    assert max(groups) <= max(8, *(len(s) for s in structures))
+    assert len(groups) > 1
+
+
 def test_relaxations_converge_and_agree(sevennet, strained_lih, mgh2) -> None:
     seq = relax_sequential([strained_lih, mgh2], sevennet, fmax=0.05, steps=200)
     bat = relax_batched([strained_lih, mgh2], sevennet, fmax=0.05, steps=200)

@@ -381,6 +381,7 @@ def relax_batched(
     relax_cell: bool = True,
     batch_size: int = 16,
     batch_atoms: int = 160,
+    static_atoms: int = 96,
     threads: int = 1,
     on_result: OnResult | None = None,
 ) -> list[RelaxResult]:
@@ -405,6 +406,9 @@ def relax_batched(
         Structures per CHGNet prediction batch.
     batch_atoms
         Atoms in flight at once (torch-sim).
+    static_atoms
+        Atoms evaluated together in single points (a structure larger than
+        this goes alone): they bound the memory.
     threads
         torch CPU threads.
     on_result
@@ -478,11 +482,12 @@ def relax_batched(
     if not relax and not spec.batch_static:
         raise ValueError(f"{spec.name} cannot evaluate in batches")
     # relaxations share one in-flight batch (a structure that finishes makes
-    # room for the next); single points go in groups of batch_size * 8
+    # room for the next); single points go in groups of at most static_atoms
+    # atoms and batch_size * 8 structures
     groups = (
         [list(range(len(structures)))]
         if relax
-        else _chunks_by_atoms(structures, 10**9, max_count=batch_size * 8)
+        else _chunks_by_atoms(structures, static_atoms, max_count=batch_size * 8)
     )
     with one_blas_thread():
         try:
@@ -543,6 +548,7 @@ def run_potential(
             spec,
             batch_size=params.batch_size,
             batch_atoms=params.batch_atoms,
+            static_atoms=params.static_atoms,
             **common,
         )
     return relax_sequential(structures, spec, **common)
