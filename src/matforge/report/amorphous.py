@@ -77,7 +77,8 @@ def _grid(n: int, width: float = 3.6, height: float = 3.3) -> tuple[Any, list[An
 def _label(doc: dict[str, Any]) -> str:
     kind = _KIND.get(doc["kind"], doc["kind"])
     if doc["kind"] == "sisso":
-        return f"SISSO, {len(doc.get('features') or [])} terms"
+        terms = len(doc.get("features") or [])
+        return f"SISSO, {terms} term{'' if terms == 1 else 's'}"
     return f"{kind}, {doc['target']}"
 
 
