@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -638,6 +645,198 @@ class ServeSettings(BaseModel):
     )
 
 
+class AmorphousMDSettings(BaseModel):
+    """Surrogate melt-quench MD of one composition (``MeltQuenchSettings``).
+
+    The fields and defaults are those of
+    :class:`matforge.amorphous.meltquench.MeltQuenchSettings`; its seed is
+    ``amorphous.seed``.
+    """
+
+    target_atoms: int = Field(
+        default=100,
+        ge=1,
+        description="Fewest atoms in the cell; whole formula units are packed.",
+    )
+    melt_temperature: float = Field(
+        default=3000.0, gt=0, description="Temperature of the melt (K)."
+    )
+    melt_steps: int = Field(default=2500, ge=0, description="MD steps of the melt.")
+    quench_step: float = Field(
+        default=500.0,
+        gt=0,
+        description="Temperature drop (K) between the stages of the stepwise quench "
+        "down to the hottest production temperature.",
+    )
+    quench_steps: int = Field(
+        default=500, ge=0, description="MD steps of each quench stage."
+    )
+    equilibration_steps: int = Field(
+        default=1000,
+        ge=0,
+        description="MD steps at each production temperature before D is recorded.",
+    )
+    production_steps: int = Field(
+        default=5000,
+        ge=1,
+        description="MD steps at each production temperature whose Li mean squared "
+        "displacement gives D.",
+    )
+    time_step_fs: float = Field(
+        default=1.0,
+        gt=0,
+        description="MD time step (fs); MPMorph's AIMD uses 2 fs, too long for a hot "
+        "Li-Li pair with SevenNet-0.",
+    )
+    traj_interval: int = Field(
+        default=5, ge=1, description="MD steps between recorded production frames."
+    )
+    melt_friction_per_ps: float = Field(
+        default=10.0,
+        gt=0,
+        description="Langevin friction (1/ps) of melt, quench and equilibration.",
+    )
+    production_friction_per_ps: float = Field(
+        default=1.0,
+        gt=0,
+        description="Langevin friction (1/ps) while D is recorded (weak, so as not "
+        "to slow the diffusion).",
+    )
+    volume_search_steps: int = Field(
+        default=500,
+        ge=1,
+        description="MD steps at each trial volume of the zero-pressure volume "
+        "search (`amorphous.volume: search`).",
+    )
+    volume_search_scales: tuple[float, ...] = Field(
+        default=(0.85, 1.0, 1.15),
+        min_length=2,
+        description="Trial volumes of the volume search, as factors of the "
+        "estimated volume.",
+    )
+    n_blocks: int = Field(
+        default=5,
+        ge=1,
+        description="Blocks of the production run whose spread gives the standard "
+        "error of D.",
+    )
+    fit_start_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Start of the MSD fit window, as a fraction of a block (past "
+        "the ballistic and caging regime).",
+    )
+    fit_end_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="End of the MSD fit window, as a fraction of a block.",
+    )
+
+    @model_validator(mode="after")
+    def _a_run_can_be_made(self) -> AmorphousMDSettings:
+        """Refuse settings that leave too few frames or an empty fit window."""
+        frames = self.production_steps // self.traj_interval
+        if frames < 3 * self.n_blocks:
+            raise ValueError(
+                f"{self.production_steps} production steps recorded every "
+                f"{self.traj_interval} give {frames} frames, too few for "
+                f"{self.n_blocks} blocks (3 frames per block at least)"
+            )
+        if self.fit_start_fraction >= self.fit_end_fraction:
+            raise ValueError("fit_start_fraction must be below fit_end_fraction")
+        return self
+
+
+class AmorphousSettings(BaseModel):
+    """The second campaign: Li diffusivity in amorphous solids.
+
+    The table of the ab initio amorphous materials database, models of D
+    (random forest, XGBoost, SISSO) and surrogate melt-quench MD with an ML
+    potential. D is stored in cm^2/s; the models predict it in the table's unit,
+    1e-3 cm^2/s.
+    """
+
+    seed: int = Field(
+        default=62,
+        description="Seed of the authors' 85/15 split, the CV folds, the models, "
+        "the random packing and the MD velocities.",
+    )
+    models: list[Literal["random_forest", "xgboost"]] = Field(
+        default_factory=lambda: ["random_forest", "xgboost"],
+        description="Model families trained by `matforge amorphous train`.",
+    )
+    targets: list[Literal["D", "lnD"]] = Field(
+        default_factory=lambda: ["D", "lnD"],
+        description="Targets of the random forest and XGBoost models: D in the "
+        "table's unit (1e-3 cm^2/s), or its natural log.",
+    )
+    cv: bool = Field(
+        default=True,
+        description="Score the random forest and XGBoost models by 5-fold CV, "
+        "random and grouped by composition, besides the authors' split.",
+    )
+    forest: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Arguments of sklearn's RandomForestRegressor laid over "
+        "matforge's (`matforge.amorphous.forest.FOREST_DEFAULTS`).",
+    )
+    xgboost: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Arguments of xgboost's XGBRegressor laid over matforge's "
+        "(`matforge.amorphous.boost.XGB_DEFAULTS`).",
+    )
+    sisso: bool = Field(
+        default=True,
+        description="Also search SISSO-style sparse descriptors of ln D.",
+    )
+    sis_size: int = Field(
+        default=20,
+        ge=1,
+        description="SISSO: features screened into the subspace per dimension.",
+    )
+    max_terms: int = Field(
+        default=4,
+        ge=1,
+        le=6,
+        description="SISSO: largest number of terms (one model per number of terms "
+        "from 1 up).",
+    )
+    sisso_grouped_cv: bool = Field(
+        default=False,
+        description="SISSO: also score each dimension by 5-fold CV grouped by "
+        "composition (the whole search re-run in every fold).",
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="CPU threads of the model fits and of the MD's potential; 0: "
+        "every core this process may use; 1 suits a machine shared with other work.",
+    )
+    potential: str = Field(
+        default="sevennet-0",
+        description="ML potential of the surrogate melt-quench MD (a name as for "
+        "`potential.name`); `matforge amorphous simulate --potential` overrides it.",
+    )
+    temperatures: list[float] = Field(
+        default_factory=lambda: [2500.0, 2000.0],
+        min_length=1,
+        description="Production temperatures (K) of the MD when a command names none.",
+    )
+    volume: Literal["table", "search"] = Field(
+        default="table",
+        description="Cell volume of the MD: table, the AIMD volume per atom of the "
+        "table (descriptor AAV; interpolated in T, held at the nearest end outside "
+        "its temperatures; a composition not in the table gets a search); search, "
+        "the potential's zero-pressure volume at the melt temperature.",
+    )
+    md: AmorphousMDSettings = Field(
+        default_factory=AmorphousMDSettings,
+        description="Melt, quench and production MD settings.",
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads the optional YAML settings file."""
 
@@ -717,6 +916,7 @@ class MatforgeSettings(BaseSettings):
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
     dft: DftSettings = Field(default_factory=DftSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    amorphous: AmorphousSettings = Field(default_factory=AmorphousSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -95,3 +95,46 @@ def test_md_summary_and_trajectories(factory: StoreFactory) -> None:
         assert data["li_positions"].shape == result.runs[1].li_positions.shape
     assert stored["quench_structure_blob"] == f"{md_id}-quenched"
     assert stored["arrhenius"]["temperatures"] == [1500.0, 1000.0]
+
+
+def test_a_model_scored_again_replaces_its_document(
+    factory: StoreFactory, shared_data: Path
+) -> None:
+    read = read_shared_table(shared_data)
+    write_table(factory, read.docs, read.rejects)
+    data = dataset(load_table(factory))
+    params = {"n_estimators": 3}
+    plain = train_model(data, "random_forest", "D", cv=False, params=params)
+    scored = train_model(data, "random_forest", "D", cv=True, params=params)
+    first = save_model(factory, model_document(plain, data), plain.weights)
+    again = save_model(factory, model_document(scored, data), scored.weights)
+    assert first == again  # same settings and rows: the same model
+    doc, _ = load_model(factory, again)
+    assert doc["metrics"]["cv_grouped_rmse"] == pytest.approx(scored.cv_grouped_rmse)
+
+
+def test_md_ids_tell_volumes_apart_and_are_known_before_the_run() -> None:
+    from matforge.amorphous.documents import md_run_id
+
+    settings = MeltQuenchSettings(
+        target_atoms=8,
+        melt_steps=4,
+        quench_step=1000.0,
+        quench_steps=2,
+        equilibration_steps=2,
+        production_steps=30,
+        traj_interval=2,
+        n_blocks=3,
+    )
+    calc = LennardJones(sigma=2.0, epsilon=0.05, rc=5.0, smooth=True)
+    volumes = {1500.0: 15.0, 1000.0: 14.0}
+    result = run_melt_quench("Li2O", calc, [1000, 1500], volumes, settings)
+    doc = md_document(result, "lennard-jones", "test")
+    expected = md_run_id(
+        "OLi2", "lennard-jones", "test", settings.as_dict(), [1500, 1000], volumes
+    )
+    assert doc.md_id == expected
+    other = md_run_id(
+        "Li2O", "lennard-jones", "test", settings.as_dict(), [1500, 1000], None
+    )
+    assert other != expected

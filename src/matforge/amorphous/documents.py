@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+from pymatgen.core import Composition
 
 from matforge.amorphous.evaluate import SPLIT_DESCRIPTION
 from matforge.amorphous.features import Dataset
@@ -126,6 +127,41 @@ def sisso_document(
     )
 
 
+def md_run_id(
+    formula: str,
+    potential: str,
+    potential_version: str,
+    settings: dict[str, Any],
+    temperatures: Sequence[float],
+    volumes_per_atom: Mapping[float, float] | None,
+) -> str:
+    """Return the id of a melt-quench run, known before it runs.
+
+    Parameters
+    ----------
+    formula
+        The composition (any spelling).
+    potential, potential_version
+        The potential's name and version.
+    settings
+        ``MeltQuenchSettings.as_dict()``.
+    temperatures
+        Production temperatures (K).
+    volumes_per_atom
+        The volume per atom at each temperature, or None for the volume search:
+        the same composition at other volumes is another run.
+    """
+    temps = sorted({float(t) for t in temperatures}, reverse=True)
+    volumes: str | dict[str, float] = "search"
+    if volumes_per_atom is not None:
+        volumes = {f"{t:g}": float(volumes_per_atom[t]) for t in temps}
+    reduced = Composition(formula).reduced_formula
+    digest = content_hash(
+        [potential, potential_version, dict(settings), temps, volumes]
+    )
+    return f"amorph-md-{reduced}-{digest[:10]}"
+
+
 def md_document(
     result: MeltQuenchResult,
     potential: str,
@@ -155,16 +191,20 @@ def md_document(
     ]
     arr = result.arrhenius
     settings = result.settings.as_dict()
+    volumes = (
+        None
+        if result.volume_search
+        else {r.temperature: r.volume_per_atom for r in result.runs}
+    )
     return AmorphousMDDoc(
-        md_id=f"amorph-md-{result.formula}-"
-        + content_hash(
-            [
-                potential,
-                potential_version,
-                settings,
-                [r.temperature for r in result.runs],
-            ]
-        )[:10],
+        md_id=md_run_id(
+            result.formula,
+            potential,
+            potential_version,
+            settings,
+            [r.temperature for r in result.runs],
+            volumes,
+        ),
         formula=result.formula,
         n_atoms=result.n_atoms,
         potential=potential,

@@ -11,6 +11,7 @@ import logging
 import click
 
 from matforge import __version__
+from matforge.cli.amorphous import amorphous
 from matforge.cli.candidates import build, candidates, novelty
 from matforge.cli.causal import causal
 from matforge.cli.common import MatforgeGroup
@@ -62,6 +63,7 @@ for command in (
     relax_generated_command,
     validate,
     serve,
+    amorphous,
 ):
     cli.add_command(command)
 build.add_command(build_optimade_command)

@@ -1,4 +1,4 @@
-"""Submit flows to a FireWorks launchpad: the discovery flow, VASP validation.
+"""Submit flows to a FireWorks launchpad: discovery, amorphous, VASP validation.
 
 The one place a LaunchPad is built (:func:`make_launchpad`): from a
 ``my_launchpad.yaml`` when one is named, else from the launchpad settings.
@@ -6,11 +6,13 @@ The one place a LaunchPad is built (:func:`make_launchpad`): from a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from matforge.flows.amorphous import amorphous_flow
 from matforge.flows.discovery import discovery_flow
 from matforge.flows.vasp import (
     collect_vasp_results,
@@ -92,6 +94,74 @@ def submit_discovery(
 
     run_id, flow, _ = discovery_flow(settings, quick)
     workflow = flow_to_workflow(flow)
+    lpad, where = make_launchpad(settings, launchpad_file)
+    ids = lpad.add_wf(workflow)
+    return {"run_id": run_id, "fw_ids": sorted(ids.values()), "launchpad": where}
+
+
+def amorphous_workflow(
+    settings: MatforgeSettings,
+    compositions: Sequence[str] = (),
+    *,
+    temperatures: Sequence[float] | None = None,
+    potential: str | None = None,
+    train: bool = True,
+) -> tuple[str, Any]:
+    """Return the campaign id and the amorphous flow as a FireWorks workflow.
+
+    One firework per job: ingest, training, one melt-quench MD per
+    composition, the report. No store travels in it (see
+    :func:`submit_discovery`).
+    """
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    run_id, flow = amorphous_flow(
+        settings,
+        compositions,
+        temperatures=temperatures,
+        potential=potential,
+        train=train,
+    )
+    return run_id, flow_to_workflow(flow)
+
+
+def submit_amorphous(
+    settings: MatforgeSettings,
+    compositions: Sequence[str] = (),
+    *,
+    temperatures: Sequence[float] | None = None,
+    potential: str | None = None,
+    train: bool = True,
+    launchpad_file: str | Path | None = None,
+) -> dict[str, Any]:
+    """Add the amorphous campaign's flow to a FireWorks launchpad.
+
+    Parameters
+    ----------
+    settings
+        The settings (the launchpad section, and the ``amorphous`` section
+        that travels with every job).
+    compositions
+        Formulas of the melt-quench MD fireworks.
+    temperatures, potential
+        Of the MD (None: ``amorphous.temperatures``, ``amorphous.potential``).
+    train
+        Add the training firework.
+    launchpad_file
+        ``my_launchpad.yaml``; default: a launchpad from the settings.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``fw_ids`` (the ids FireWorks gave) and ``launchpad``.
+    """
+    run_id, workflow = amorphous_workflow(
+        settings,
+        compositions,
+        temperatures=temperatures,
+        potential=potential,
+        train=train,
+    )
     lpad, where = make_launchpad(settings, launchpad_file)
     ids = lpad.add_wf(workflow)
     return {"run_id": run_id, "fw_ids": sorted(ids.values()), "launchpad": where}

@@ -4,7 +4,9 @@
 - ``models``: the RF / XGBoost / SISSO model documents (``model_id``), their
   weights in the data store;
 - ``amorphous_md``: melt-quench MD summaries (``md_id``), trajectories in the
-  data store.
+  data store;
+- ``amorphous/training.json`` in the data store: the model ids of the last
+  training.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from matforge.errors import DataNotFoundError
-from matforge.stores.artefacts import get_bytes, put_bytes
+from matforge.stores.artefacts import get_bytes, get_json, put_bytes, put_json
 from matforge.stores.writes import UpsertResult, upsert_documents
 
 if TYPE_CHECKING:
@@ -79,13 +81,18 @@ def load_table(factory: StoreFactory) -> list[dict[str, Any]]:
 def save_model(
     factory: StoreFactory, doc: AmorphousModelDoc, weights: bytes | None
 ) -> str:
-    """Store a model document and its weights (data store key on the document)."""
+    """Store a model document and its weights (data store key on the document).
+
+    The id covers the model's settings and training rows, not how it was
+    scored: a model scored again (with CV now, say) replaces its document when
+    its scores differ, and is left alone when they do not.
+    """
     if weights is not None:
         key = f"{doc.model_id}-weights"
         put_bytes(factory.data_store(), key, weights, kind=doc.kind)
         doc = doc.model_copy(update={"weights_blob": key})
     upsert_documents(
-        factory.store(MODELS), [doc.model_dump()], "model_id", hash_field="table_hash"
+        factory.store(MODELS), [doc.model_dump()], "model_id", hash_field="metrics"
     )
     return doc.model_id
 
@@ -151,3 +158,36 @@ def table_volumes(factory: StoreFactory, formula: str) -> dict[float, float]:
         float(d["temperature"]): float(d["descriptors"]["AAV"])
         for d in table_entries(factory, formula)
     }
+
+
+def load_md(factory: StoreFactory, md_id: str) -> dict[str, Any] | None:
+    """Return an MD summary by id, or None when there is none."""
+    return factory.store(MD).query_one({"md_id": md_id}, properties={"_id": 0})
+
+
+def md_runs(factory: StoreFactory, formula: str | None = None) -> list[dict[str, Any]]:
+    """Return the MD summaries (of one composition, any spelling), by formula."""
+    criteria: dict[str, Any] = {}
+    if formula is not None:
+        from pymatgen.core import Composition
+
+        criteria["formula"] = Composition(formula).reduced_formula
+    docs = factory.store(MD).query(criteria=criteria, properties={"_id": 0})
+    return sorted(docs, key=lambda d: (d["formula"], str(d.get("last_updated"))))
+
+
+TRAINING_KEY = "amorphous/training.json"
+"""Data-store key of the last training's model ids and settings."""
+
+
+def save_training(factory: StoreFactory, record: dict[str, Any]) -> None:
+    """Record which models the last training made (the report's and predict's)."""
+    put_json(factory.data_store(), TRAINING_KEY, record, kind="amorphous-training")
+
+
+def last_training(factory: StoreFactory) -> dict[str, Any] | None:
+    """Return the record of the last training, or None before the first."""
+    try:
+        return get_json(factory.data_store(), TRAINING_KEY)
+    except DataNotFoundError:
+        return None

@@ -1,0 +1,66 @@
+"""Fixtures of the amorphous campaign's flow, CLI and report tests: tiny settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY_SETTINGS = {
+    "amorphous": {
+        "forest": {"n_estimators": 5},
+        "xgboost": {"n_estimators": 20},
+        "cv": False,
+        "max_terms": 2,
+        "sis_size": 5,
+        "threads": 1,
+        "temperatures": [1500.0, 1000.0],
+        "md": {
+            "target_atoms": 6,
+            "melt_steps": 10,
+            "quench_step": 1000.0,
+            "quench_steps": 5,
+            "equilibration_steps": 5,
+            "production_steps": 30,
+            "traj_interval": 2,
+            "n_blocks": 3,
+            "volume_search_steps": 10,
+            "time_step_fs": 2.0,
+        },
+    }
+}
+"""Few trees, two SISSO terms, a 6-atom cell and a few MD steps: seconds."""
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    """A settings file with :data:`TINY_SETTINGS`."""
+    path = tmp_path / "amorphous.yaml"
+    path.write_text(yaml.safe_dump(TINY_SETTINGS), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_li_o_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny M3GNet for Li and O with random weights (matgl's save API)."""
+    import torch
+    from matgl.apps.pes import Potential
+    from matgl.models import M3GNet
+
+    torch.manual_seed(0)
+    model = M3GNet(
+        element_types=("Li", "O"),
+        is_intensive=False,
+        nblocks=1,
+        units=8,
+        dim_node_embedding=8,
+        dim_edge_embedding=8,
+        max_n=2,
+        max_l=2,
+        cutoff=4.0,
+        threebody_cutoff=3.0,
+    )
+    folder = tmp_path_factory.mktemp("models") / "tiny-li-o-m3gnet"
+    Potential(model=model).save(folder)
+    return folder
