@@ -5,6 +5,7 @@ from torch_geometric.data import Batch
 from matforge.ml.data import structure_to_data
 from matforge.ml.metrics import reconstruction
 from matforge.ml.model import CrystalDiffusionVAE
+from matforge.ml.runtime import torch_threads
 from matforge.ml.sample import (
     SamplingSettings,
     reconstruct_crystals,
@@ -78,9 +79,18 @@ def overfitted(shared_data_module):
         max_atoms=8,
         max_neighbors=12,
     )
-    result = train_model(
-        model, graphs, [], epochs=600, learning_rate=3e-3, patience=600, batch_size=4
-    )
+    # one thread: these tensors are tiny, and two threads on a busy machine
+    # spin for many times the work
+    with torch_threads(1):
+        result = train_model(
+            model,
+            graphs,
+            [],
+            epochs=600,
+            learning_rate=3e-3,
+            patience=600,
+            batch_size=4,
+        )
     return model, graphs, crystals, result
 
 
@@ -121,8 +131,7 @@ def test_early_stopping_keeps_the_best_epoch(seed_structures):
     assert row["monitored"] == pytest.approx(10 * row["val_coord"] + row["val_type"])
     if result.stopped_early:
         # never before teacher forcing ends (half of the 12 epochs)
-        assert result.epochs_run >= 6
-        assert result.epochs_run - 1 - result.best_epoch >= 2
+        assert result.epochs_run - 1 - max(result.best_epoch, 5) == 2
 
 
 def test_a_fixed_seed_gives_identical_samples():
@@ -150,3 +159,26 @@ def test_guidance_raises_the_predicted_score():
     mean = sum(s.predicted_storage_score for s in plain) / 6
     mean_guided = sum(s.predicted_storage_score for s in guided) / 6
     assert mean_guided > mean
+
+
+def test_diagnostics_tell_the_heads_from_the_denoiser(overfitted):
+    from matforge.ml.diagnostics import generator_diagnostics
+
+    model, graphs, crystals, _ = overfitted
+    found = generator_diagnostics(
+        model,
+        (graphs, crystals),
+        (graphs[:2], crystals[:2]),
+        0,
+        SamplingSettings(steps_per_level=10),
+        max_train=3,
+    )
+    assert found["sizes"] == {"train": 4, "train_reconstructed": 3, "test": 2}
+    for split in ("train", "test"):
+        forced = found["reconstruction"][split]["forced"]
+        assert forced["composition_accuracy"] == 1.0
+        assert forced["num_atoms_accuracy"] == 1.0
+        assert set(found["reconstruction"][split]) == {"predicted", "forced"}
+    # the test crystals are training crystals here: the ceiling is full recall
+    assert found["ceiling"]["cov_r"] == 1.0
+    assert 0.0 <= found["smact"]["train"] <= 1.0

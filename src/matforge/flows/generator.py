@@ -167,10 +167,9 @@ def train_generator(
     device
         ``cpu`` or ``cuda``.
     progress
-        Called after every epoch.
+        Called after every fine-tuning epoch.
     run_id
         The campaign, recorded on the document.
-        Called after every fine-tuning epoch.
     pretrain_dir
         Folder of the MP-20 sample (``train.csv``, ``val.csv``); None skips
         pre-training.
@@ -182,6 +181,32 @@ def train_generator(
     ModelDoc
         The stored model document.
     """
+    from matforge.ml.runtime import torch_threads
+
+    with torch_threads(settings.threads):
+        return _train_generator(
+            factory,
+            settings,
+            epochs=epochs,
+            device=device,
+            progress=progress,
+            run_id=run_id,
+            pretrain_dir=pretrain_dir,
+            pretrain_progress=pretrain_progress,
+        )
+
+
+def _train_generator(
+    factory: StoreFactory,
+    settings: GeneratorSettings,
+    *,
+    epochs: int | None,
+    device: str,
+    progress: Callable[[int, dict[str, float]], None] | None,
+    run_id: str | None,
+    pretrain_dir: Path | None,
+    pretrain_progress: Callable[[int, dict[str, float]], None] | None,
+) -> ModelDoc:
     import torch
 
     from matforge.ml.data import split_indices
@@ -424,11 +449,13 @@ def generate_candidates(
     """
     from pymatgen.io.cif import CifWriter
 
+    from matforge.ml.runtime import torch_threads
     from matforge.ml.sample import sample_crystals
 
     doc, model = load_model(factory, model_id, device)
     sampling = sampling_settings(settings, guided)
-    samples = sample_crystals(model, num_samples, seed, sampling, device, progress)
+    with torch_threads(settings.threads):
+        samples = sample_crystals(model, num_samples, seed, sampling, device, progress)
     sampling_dict = asdict(sampling)
     build = BuildMeta(
         versions=BuildMeta().versions | _versions(),
@@ -552,17 +579,20 @@ def generator_diagnostics(
     stored = model_doc.diagnostics
     if stored and not refresh and stored.get("key") == key:
         return stored
+    from matforge.ml.runtime import torch_threads
+
     parts = _split_crystals(factory, model_doc)
     start = time.perf_counter()
-    table = compute(
-        model,
-        parts["train"],
-        parts["test"],
-        seed,
-        sampling,
-        device,
-        max_train=settings.diagnostic_crystals,
-    )
+    with torch_threads(settings.threads):
+        table = compute(
+            model,
+            parts["train"],
+            parts["test"],
+            seed,
+            sampling,
+            device,
+            max_train=settings.diagnostic_crystals,
+        )
     table["seconds"] = time.perf_counter() - start
     table["key"] = key
     _update_model_doc(factory, model_doc.model_id, {"diagnostics": table})
@@ -609,11 +639,28 @@ def evaluate_generator(
     model_doc, model = load_model(factory, docs[0].model_id, device)
     parts = _split_crystals(factory, model_doc)
     test_graphs, test_structures = parts["test"]
-    rebuilt = reconstruct_crystals(
-        model, test_graphs, docs[0].seed, sampling_settings(settings), device
-    )
+    found = None
+    if diagnostics:
+        found = generator_diagnostics(
+            factory,
+            settings,
+            model_id=model_doc.model_id,
+            seed=docs[0].seed,
+            device=device,
+        )
+        recon = found["reconstruction"]["test"]["predicted"]
+    else:
+        from matforge.ml.runtime import torch_threads
+
+        with torch_threads(settings.threads):
+            rebuilt = reconstruct_crystals(
+                model, test_graphs, docs[0].seed, sampling_settings(settings), device
+            )
+        recon = reconstruction(rebuilt, test_structures)
     table: dict[str, Any] = {
-        f"recon_{k}": v for k, v in reconstruction(rebuilt, test_structures).items()
+        f"recon_{k}": v
+        for k, v in recon.items()
+        if k in ("match_rate", "rmse", "valid", "match_rate_any")
     }
     table.update(
         generation_metrics(
@@ -627,17 +674,12 @@ def evaluate_generator(
         d.predicted_storage_score for d in docs
     ) / len(docs)
     table["guided"] = bool(docs[0].sampling.get("guided"))
-    if diagnostics:
-        found = generator_diagnostics(
-            factory,
-            settings,
-            model_id=model_doc.model_id,
-            seed=docs[0].seed,
-            device=device,
-        )
+    if found is not None:
         table["cov_r_ceiling"] = found["ceiling"]["cov_r"]
         table["cov_p_ceiling"] = found["ceiling"]["cov_p"]
         table["diagnostics"] = found
     label = "guided" if table["guided"] else "unguided"
-    store_metrics(factory, model_doc.model_id, table, label)
+    # (the diagnostics are on the model document already)
+    stored = {k: v for k, v in table.items() if k != "diagnostics"}
+    store_metrics(factory, model_doc.model_id, stored, label)
     return table

@@ -113,8 +113,9 @@ def train_model(
     (``cost_coord * coord + cost_type * type``, :func:`denoising_loss`), not
     the total with its KL, lattice and count terms; the learning rate falls
     by 0.6 on plateaus down to ``min_learning_rate``; gradients are clipped
-    by value at 0.5. Early stopping never ends the run before teacher
-    forcing has.
+    by value at 0.5. Early stopping counts its patience from the end of
+    teacher forcing at the earliest (the validation loss, with the predicted
+    lattice, often rises while the score network trains on the true one).
 
     Parameters
     ----------
@@ -220,7 +221,8 @@ def train_model(
         result.epochs_run = epoch + 1
         if progress is not None:
             progress(epoch, row)
-        if epoch + 1 >= forced_epochs and epoch - result.best_epoch >= patience:
+        # patience counts from the end of teacher forcing at the earliest
+        if epoch - max(result.best_epoch, forced_epochs - 1) >= patience:
             result.stopped_early = True
             break
     model.load_state_dict(best_state)
