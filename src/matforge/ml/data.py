@@ -129,9 +129,8 @@ def periodic_edges(
     For each ordered pair of atoms ``(i, j)`` of a crystal (``i == j`` allowed
     for other images), the lattice translations ``n`` that can bring atom
     ``j``'s image within ``cutoff`` of atom ``i`` are enumerated from the
-    spacing of the lattice planes (per pair and axis), and the images within
-    the cutoff are kept. Crystals needing the same search box are handled
-    together, so a batch of small and large cells costs what each needs.
+    spacing of the lattice planes (a box per pair, from its minimum-image
+    separation), and the images within the cutoff are kept.
     The result does not depend on which periodic image the coordinates are
     given in, nor on the order of the atoms.
 
@@ -164,39 +163,36 @@ def periodic_edges(
     diff = frac[j] - frac[i]
     diff = diff - torch.round(diff)  # minimum-image start, in [-0.5, 0.5]
     # Plane spacing along axis k is 1 / |column k of inv(lattice)|: an image
-    # within the cutoff has |diff_k + n_k| <= cutoff * |column k|.
-    reach = cutoff * torch.linalg.inv(lattice).norm(dim=-2)  # (B, 3)
-    ranges = torch.ceil(reach + 0.5).long().clamp(0, max_images)
-    src_parts, dst_parts, vec_parts = [], [], []
-    for box in torch.unique(ranges, dim=0):
-        members = (ranges == box).all(-1)
-        pair = torch.nonzero(members[crystal], as_tuple=True)[0]
-        if len(pair) == 0:
-            continue
-        axes = [torch.arange(-r, r + 1, device=device) for r in box.tolist()]
-        images = torch.cartesian_prod(*axes).reshape(-1, 3).to(frac.dtype)
-        shift = diff[pair][:, None, :] + images[None]  # (P, M, 3)
-        inside = (shift.abs() <= reach[crystal[pair]][:, None, :]).all(-1)
-        p_idx, m_idx = torch.nonzero(inside, as_tuple=True)
-        kept = pair[p_idx]
-        vectors = torch.einsum(
-            "ei,eij->ej", shift[p_idx, m_idx], lattice[crystal[kept]]
-        )
-        src_parts.append(i[kept])
-        dst_parts.append(j[kept])
-        vec_parts.append(vectors)
-    if src_parts:
-        src, dst = torch.cat(src_parts), torch.cat(dst_parts)
-        vectors = torch.cat(vec_parts)
-    else:
-        src = dst = torch.zeros(0, dtype=torch.long, device=device)
-        vectors = torch.zeros((0, 3), dtype=frac.dtype, device=device)
+    # within the cutoff has |diff_k + n_k| <= cutoff * |column k|, so each
+    # pair's translations lie in a box of its own, enumerated here.
+    reach = (cutoff * torch.linalg.inv(lattice).norm(dim=-2))[crystal]  # (P, 3)
+    low = torch.ceil(-reach - diff).clamp(-max_images, max_images).long()
+    high = torch.floor(reach - diff).clamp(-max_images, max_images).long()
+    sizes = (high - low + 1).clamp_min(0)  # (P, 3)
+    per_pair = sizes.prod(-1)
+    pair = torch.repeat_interleave(torch.arange(len(i), device=device), per_pair)
+    local = (
+        torch.arange(len(pair), device=device)
+        - (torch.cumsum(per_pair, 0) - per_pair)[pair]
+    )
+    size = sizes[pair]
+    offset = torch.stack(
+        [
+            local // (size[:, 1] * size[:, 2]),
+            (local // size[:, 2]) % size[:, 1],
+            local % size[:, 2],
+        ],
+        dim=-1,
+    )
+    shift = diff[pair] + (low[pair] + offset).to(frac.dtype)
+    vectors = torch.einsum("ei,eij->ej", shift, lattice[crystal[pair]])
     distances = vectors.norm(dim=-1)
     keep = (distances <= cutoff) & (distances > 1e-8)
-    src, dst, vectors, distances = src[keep], dst[keep], vectors[keep], distances[keep]
-    # order by source atom, nearest first
-    order = torch.argsort(distances, stable=True)
-    order = order[torch.argsort(src[order], stable=True)]
+    pair, vectors, distances = pair[keep], vectors[keep], distances[keep]
+    src, dst = i[pair], j[pair]
+    # order by source atom, nearest first (one sort on a combined key)
+    key = src.double() * (2.0 * cutoff + 1.0) + distances.double()
+    order = torch.argsort(key)
     src, dst, vectors, distances = (
         src[order],
         dst[order],
