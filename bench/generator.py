@@ -116,11 +116,14 @@ def _print_diagnostics(found: dict[str, Any]) -> None:
     print()
     print(
         f"diagnostics ({found['sizes']}; {found.get('seconds', 0) / 60:.1f} min): "
-        "reconstruction, CDVAE's match of valid predictions"
+        "reconstruction, CDVAE's match of valid predictions; N / comp ok: "
+        "decoded with the true atom count / composition; head N / comp: the "
+        "heads alone, before Langevin"
     )
     header = (
         f"{'split':6s} {'mode':10s} {'match':>6s} {'any':>6s} {'rmse':>6s} "
-        f"{'valid':>6s} {'N ok':>6s} {'comp ok':>7s}"
+        f"{'valid':>6s} {'N ok':>6s} {'comp ok':>7s} {'head N':>7s} "
+        f"{'head comp':>9s}"
     )
     print(header)
     print("-" * len(header))
@@ -129,7 +132,9 @@ def _print_diagnostics(found: dict[str, Any]) -> None:
             print(
                 f"{split:6s} {mode:10s} {row['match_rate']:6.3f} "
                 f"{row['match_rate_any']:6.3f} {row['rmse']:6.3f} {row['valid']:6.3f} "
-                f"{row['num_atoms_accuracy']:6.3f} {row['composition_accuracy']:7.3f}"
+                f"{row['num_atoms_accuracy']:6.3f} {row['composition_accuracy']:7.3f} "
+                f"{_fmt(row.get('head_num_atoms_accuracy')):>7s} "
+                f"{_fmt(row.get('head_composition_accuracy')):>9s}"
             )
     goals = {"train": 0.50, "test": 0.15}
     for split, goal in goals.items():

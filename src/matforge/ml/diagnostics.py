@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from pymatgen.core import Structure
 from torch_geometric.data import Data
 
@@ -30,7 +31,12 @@ from matforge.ml.metrics import (
     smact_rate,
 )
 from matforge.ml.model import CrystalDiffusionVAE
-from matforge.ml.sample import SamplingSettings, reconstruct_crystals
+from matforge.ml.sample import (
+    SamplingSettings,
+    crystal_generator,
+    head_compositions,
+    reconstruct_crystals,
+)
 
 RECONSTRUCTION_MODES = {
     "predicted": {"force_num_atoms": False, "force_atom_types": False},
@@ -70,9 +76,11 @@ def reconstruction_table(
     dict[str, dict[str, float]]
         Per mode: :func:`matforge.ml.metrics.reconstruction`'s figures and
         ``num_atoms_accuracy`` / ``composition_accuracy`` (shares decoded
-        with the true atom count / the true composition, cell for cell).
+        with the true atom count / the true composition, cell for cell); the
+        predicted mode adds :func:`head_accuracy`'s figures.
     """
     table: dict[str, dict[str, float]] = {}
+    heads = head_accuracy(model, graphs, seed, settings, device)
     for mode in modes:
         if mode not in RECONSTRUCTION_MODES:
             raise ValueError(
@@ -95,8 +103,56 @@ def reconstruction_table(
             / n
         )
         row["crystals"] = len(structures)
+        if mode == "predicted":
+            row.update(heads)
         table[mode] = row
     return table
+
+
+@torch.no_grad()
+def head_accuracy(
+    model: CrystalDiffusionVAE,
+    graphs: Sequence[Data],
+    seed: int,
+    settings: SamplingSettings,
+    device: str = "cpu",
+) -> dict[str, float]:
+    """Return how often the heads alone give a crystal's atom count and composition.
+
+    The atom count and the composition decoded from the heads at the latent
+    mean (:func:`matforge.ml.sample.head_compositions`), before any Langevin
+    step: ``head_num_atoms_accuracy`` and ``head_composition_accuracy``
+    (composition at the true atom count, so the composition head is judged
+    on its own). Beside the reconstruction's ``composition_accuracy`` (after
+    the score network refined the types) it tells which one loses them.
+    """
+    from torch_geometric.loader import DataLoader
+
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    count_ok = comp_ok = total = 0
+    for cpu_data in DataLoader(list(graphs), batch_size=settings.batch_size):
+        data = cpu_data.to(dev)
+        mu, _ = model.encode(
+            data.atom_types, data.frac_coords, data.lattice, data.num_atoms, data.batch
+        )
+        generators = [crystal_generator(seed, total + k) for k in range(len(mu))]
+        counts, _ = head_compositions(model, mu, generators, settings)
+        _, types = head_compositions(
+            model, mu, generators, settings, num_atoms=data.num_atoms
+        )
+        true_types = data.atom_types.cpu().split(data.num_atoms.cpu().tolist())
+        for n, got, want, true_n in zip(
+            counts, types, true_types, data.num_atoms.tolist(), strict=True
+        ):
+            count_ok += n == true_n
+            comp_ok += torch.equal(torch.sort(got).values, torch.sort(want).values)
+        total += len(mu)
+    n = max(total, 1)
+    return {
+        "head_num_atoms_accuracy": count_ok / n,
+        "head_composition_accuracy": comp_ok / n,
+    }
 
 
 def subset(n: int, size: int, seed: int) -> list[int]:

@@ -36,7 +36,7 @@ from matforge.ml.composition import (
     multinomial_composition,
 )
 from matforge.ml.data import lattice_params_to_matrix
-from matforge.ml.model import CrystalDiffusionVAE
+from matforge.ml.model import CrystalDiffusionVAE, HeadOutputs
 
 COMPOSITIONS = ("cdvae", "multinomial", "balanced", "counts")
 """Composition decodings (:class:`SamplingSettings`)."""
@@ -200,6 +200,32 @@ def _decode_types(
 
 
 @torch.no_grad()
+def head_compositions(
+    model: CrystalDiffusionVAE,
+    z: Tensor,
+    generators: Sequence[torch.Generator],
+    settings: SamplingSettings,
+    *,
+    num_atoms: Tensor | None = None,
+    heads: HeadOutputs | None = None,
+) -> tuple[list[int], list[Tensor]]:
+    """Return the atom counts and atom types the heads give latents.
+
+    The atom-count head's most probable count (or ``num_atoms``) and the
+    composition head decoded as ``settings.composition`` says: the start of
+    :func:`langevin_decode`, before the score network refines the types.
+    """
+    heads = heads if heads is not None else model.heads(z)
+    logits = heads.composition_logits / settings.composition_temperature
+    logits = logits.masked_fill(model.element_mask <= 0, -math.inf)
+    probs = torch.softmax(logits, dim=-1)
+    count_logits = heads.num_atoms_logits.clone()
+    count_logits[:, 0] = -math.inf
+    count_probs = torch.softmax(count_logits.double(), dim=-1).cpu()
+    return _decode_types(probs, count_probs, generators, settings, num_atoms)
+
+
+@torch.no_grad()
 def langevin_decode(
     model: CrystalDiffusionVAE,
     z: Tensor,
@@ -241,19 +267,13 @@ def langevin_decode(
         raise ValueError("forced atom types need forced atom counts")
     device = z.device
     heads = model.heads(z)
-    logits = heads.composition_logits / settings.composition_temperature
-    logits = logits.masked_fill(model.element_mask <= 0, -math.inf)
-    probs = torch.softmax(logits, dim=-1)
-    count_logits = heads.num_atoms_logits.clone()
-    count_logits[:, 0] = -math.inf
-    count_probs = torch.softmax(count_logits.double(), dim=-1).cpu()
     if atom_types is not None:
         assert num_atoms is not None
         counts = [int(n) for n in num_atoms.tolist()]
         types = atom_types.to(device)
     else:
-        counts, parts = _decode_types(
-            probs, count_probs, generators, settings, num_atoms
+        counts, parts = head_compositions(
+            model, z, generators, settings, num_atoms=num_atoms, heads=heads
         )
         types = torch.cat(parts).to(device)
     n_atoms = torch.tensor(counts, device=device)
