@@ -3,7 +3,8 @@
 #
 # GPAW compiles against libxc, BLAS / LAPACK and MPI: on Debian / Ubuntu this
 # installs the missing build packages with apt-get (sudo when not root), then
-# matforge itself, editable, with the dev and dft extras. Elsewhere install a C
+# matforge itself, editable, with the dev and dft extras (Debian's chromium too, for
+# the browser test of `matforge serve`). Elsewhere install a C
 # compiler, libxc, OpenBLAS, LAPACK and Open MPI first (conda-forge: gpaw).
 #
 #   bash install.sh              # uses `python3` on PATH (activate a venv first)
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON="${PYTHON:-python3}"
-PACKAGES=(build-essential libxc-dev libopenblas-dev liblapack-dev libopenmpi-dev openmpi-bin)
+PACKAGES=(build-essential libxc-dev libopenblas-dev liblapack-dev libopenmpi-dev openmpi-bin chromium)
 
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
   missing=()

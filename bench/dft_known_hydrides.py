@@ -40,9 +40,10 @@ from pymatgen.core import Composition, Element, Structure
 from matforge.dft.gpaw import gpaw_version, require_gpaw
 from matforge.dft.runner import run_gpaw
 from matforge.dft.tasks import benchmark_task_id, settings_hash
-from matforge.flows.dft import compute_task, reference_energies, successful_tasks
+from matforge.flows.dft import compute_task, reference_energies
 from matforge.settings import load_settings
 from matforge.stores import StoreFactory
+from matforge.stores.dft import successful_tasks
 
 CORE = {
     "LiH": "mp-23703",
@@ -140,7 +141,7 @@ def main() -> int:
             )
             refs = reference_energies(factory, elements, params, runner, version, say)
             task_id = benchmark_task_id(hash_, mid)
-            done = successful_tasks(factory, [task_id]).get(task_id)
+            done = successful_tasks(factory.store("dft_tasks"), [task_id]).get(task_id)
             if done is None:
                 say(f"{formula} {mid} ({len(structure)} atoms)")
                 doc = compute_task(
@@ -170,7 +171,9 @@ def main() -> int:
                     "error": done.get("error"),
                 }
             )
-        ref_docs = successful_tasks(factory, list(settings_refs(factory, hash_)))
+        ref_docs = successful_tasks(
+            factory.store("dft_tasks"), list(settings_refs(factory, hash_))
+        )
     return report(rows, ref_docs, params, version, hash_, started, args.json)
 
 

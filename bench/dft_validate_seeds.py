@@ -33,7 +33,7 @@ from pymatgen.core import Structure
 from matforge.builders.candidates import build_candidates
 from matforge.data.references import ensure_references
 from matforge.flows.dft import validate_candidates
-from matforge.flows.potentials import compute_energies, potential_of
+from matforge.flows.relax import compute_energies, potential_of
 from matforge.schemas.relaxed import RelaxedDoc
 from matforge.settings import load_settings
 from matforge.stores import StoreFactory, upsert_documents
@@ -121,6 +121,7 @@ def main() -> int:
         build_s = time.perf_counter() - started - ml_s
         say(f"validating the top {args.top} with GPAW")
         summary = validate_candidates(factory, top=args.top, progress=say)
+        build_candidates(factory)
         rows = ranked_candidates(factory.store("candidates"), top=args.top + 2)
     print(
         f"ML relaxations {ml_s:.0f} s, candidates build {build_s:.1f} s, DFT "

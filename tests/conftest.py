@@ -139,3 +139,42 @@ def pytest_collection_modifyitems(
     for item in items:
         if "mongo" in item.keywords:
             item.add_marker(skip)
+
+
+# -- the embedded store's writer lock, held by another process ----------------------
+_HOLD = """
+import sys, time
+from matforge.settings import load_settings
+from matforge.stores import StoreFactory
+from matforge.stores.lock import store_writer
+
+factory = StoreFactory(load_settings(home=sys.argv[1]))
+with store_writer(factory, "a test holder"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def lock_holder():
+    """Start processes that hold the writer lock of a home's store; kill them after."""
+    import subprocess
+    import sys
+
+    started: list[subprocess.Popen] = []
+
+    def hold(home: Path) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLD, str(home)], stdout=subprocess.PIPE, text=True
+        )
+        started.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "held":
+            raise RuntimeError(f"the lock holder did not start: {line!r}")
+        return proc
+
+    yield hold
+    for proc in started:
+        proc.kill()
+        proc.wait()

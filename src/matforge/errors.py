@@ -15,3 +15,11 @@ class DatabaseUnreachableError(MatforgeError):
 
 class DataNotFoundError(MatforgeError):
     """An input file or the offline data folder does not exist."""
+
+
+class StageUnavailableError(MatforgeError):
+    """A stage of the flow needs a package that is not installed."""
+
+
+class StoreBusyError(MatforgeError):
+    """Another live process is writing a campaign into the same embedded store."""

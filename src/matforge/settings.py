@@ -62,6 +62,19 @@ DEFAULT_TIERS: tuple[tuple[str, ...], ...] = (
 )
 """Hydride features by causal tier: composition -> structure -> energy -> score."""
 
+LOCATION_FIELDS: tuple[str, ...] = (
+    "home",
+    "shared_data",
+    "mp_api_key",
+    "store",
+    "launchpad",
+)
+"""Settings that say where things live (and hold secrets), not what is computed.
+
+A job carries every other section with it (see :mod:`matforge.flows.stage`);
+these it takes from the machine it runs on.
+"""
+
 # The YAML file chosen for the settings object being built (``--config``).
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
 
@@ -177,6 +190,18 @@ class CandidateSettings(BaseModel):
     )
     angle_tol: float = Field(
         default=5.0, gt=0, description="StructureMatcher angle tolerance, degrees."
+    )
+    phases_include_mp20: bool = Field(
+        default=True,
+        description="Add the MP-20 sample's MP2020 formation energies to the "
+        "competing phases of the hull (they replace the moved legacy values of the "
+        "same ids).",
+    )
+    phases_from_mp: bool = Field(
+        default=True,
+        description="With an API key, add the Materials Project's MP2020 phases of "
+        "each chemical system (mp-api, cached under <home>/cache/mp-phases) to the "
+        "hull.",
     )
     references_file: str = Field(
         default="mp_binaries_reference.json.gz",
@@ -444,12 +469,10 @@ class RunSettings(BaseModel):
     metrics: bool = Field(
         default=True, description="Compute and store the generator's metrics table."
     )
-    potential: str | None = Field(
+    potential: str = Field(
         default="sevennet-0",
-        description="ML potential of the relax stage. SevenNet-0 relaxes about "
-        "2.6 times faster than the most accurate, SevenNet-l3i5 (formation-energy "
-        "MAE 0.040 against 0.038 eV/atom on the seed hydrides), which a campaign "
-        "of 1,000 crystals on two cores needs; None: potential.name.",
+        description="ML potential of a campaign's relax stage (a name as for "
+        "`potential.name`); `matforge relax-generated --potential` overrides it.",
     )
     dft_validation: bool = Field(
         default=False, description="Validate the top candidates with DFT."
@@ -460,14 +483,22 @@ class RunSettings(BaseModel):
 
 
 class PotentialSettings(BaseModel):
-    """The universal ML potential and how it relaxes structures."""
+    """The universal ML potential and how it relaxes structures.
+
+    One setting picks the potential for each purpose, and each command's
+    ``--potential`` overrides its own: ``potential.name`` for ``matforge
+    energy`` and ``matforge dataset calibrate``, ``run.potential`` for a
+    campaign's relax stage (and ``matforge relax-generated``), and
+    ``expand.potential`` for the dataset expansion. How fast and how accurate
+    each potential is here: the README.
+    """
 
     name: str = Field(
         default="sevennet-l3i5",
-        description="Potential: sevennet-l3i5 (most accurate on the seed formation "
-        "energies), sevennet-0, chgnet (weights in their wheels), m3gnet, "
-        "matpes-pbe, matpes-r2scan (matgl; need `model_path` offline), or a folder "
-        "holding a saved matgl model.",
+        description="Potential of `matforge energy` and `matforge dataset "
+        "calibrate`: sevennet-l3i5, sevennet-0, chgnet (weights in their wheels), "
+        "m3gnet, matpes-pbe, matpes-r2scan (matgl; need `model_path` offline), or a "
+        "folder holding a saved matgl model.",
     )
     model_path: Path | None = Field(
         default=None,
@@ -505,9 +536,8 @@ class PotentialSettings(BaseModel):
     threads: int = Field(
         default=0,
         ge=0,
-        description="torch CPU threads; 0: every core this process may use (on an "
-        "idle 2-core machine, batched relaxations ran 1.8x faster with 2 than "
-        "with 1); 1 suits a machine shared with other work.",
+        description="torch CPU threads; 0: every core this process may use; 1 "
+        "suits a machine shared with other work.",
     )
 
 
@@ -517,11 +547,10 @@ class ExpandSettings(BaseModel):
     target: int = Field(
         default=450, ge=1, description="Hydrides wanted in the collection."
     )
-    potential: str | None = Field(
+    potential: str = Field(
         default="sevennet-0",
-        description="Potential that relaxes the proposals (None: potential.name). "
-        "SevenNet-0 is 2.6x faster than SevenNet-l3i5 per evaluation here and "
-        "almost as accurate (seed MAE 0.041 vs 0.038 eV/atom).",
+        description="ML potential that relaxes the proposals (a name as for "
+        "`potential.name`); `matforge dataset expand --potential` overrides it.",
     )
     pools: list[str] = Field(
         default_factory=lambda: [
@@ -553,10 +582,8 @@ class ExpandSettings(BaseModel):
 class DftSettings(BaseModel):
     """DFT validation of the top candidates: the code and its parameters.
 
-    The GPAW defaults were checked with ``bench/dft_known_hydrides.py`` on LiH,
-    MgH2, TiH2 and ScH2 and their elements: formation energies move by at most
-    0.0002 eV/atom from 600 to 700 eV and 0.0006 eV/atom from k-point density
-    4 to 5.
+    The GPAW defaults are converged for hydrides (``bench/dft_known_hydrides.py``;
+    the figures are in the README).
     """
 
     code: Literal["gpaw", "vasp"] = Field(
@@ -606,6 +633,12 @@ class DftSettings(BaseModel):
         default="BFGS",
         description="ASE optimiser of the relaxation (atomate2's AseRelaxer names).",
     )
+    small_reference_cells: bool = Field(
+        default=True,
+        description="Compute the references of Na, K, Rb, Cs (bcc), Se (trigonal) "
+        "and P (black) in small standard cells instead of MP's large ground states "
+        "(29 to 64 atoms); the offsets are in the README.",
+    )
     hydrogen_reference: Literal["solid", "molecule"] = Field(
         default="solid",
         description="Hydrogen's reference: solid, MP's H2 molecular crystal (its "
@@ -628,6 +661,30 @@ class DftSettings(BaseModel):
         default=None,
         gt=0,
         description="Seconds one GPAW calculation may run (None: no limit).",
+    )
+
+
+class ServeSettings(BaseModel):
+    """The read-only OPTIMADE API and web page of ``matforge serve``."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Interface the server listens on: 127.0.0.1 keeps it on this "
+        "machine; 0.0.0.0 opens it to the network (it is read-only, but unguarded).",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port.")
+    base_url: str | None = Field(
+        default=None,
+        description="Public URL of the API when a proxy serves it elsewhere (e.g. "
+        "https://example.org/matforge); the responses' links and next pages use "
+        "it. Unset: taken from each request.",
+    )
+    page_limit_max: int = Field(
+        default=500,
+        ge=20,
+        description="Largest page a query may ask for; a larger one is refused "
+        "with OPTIMADE's 403 error. At least 20, the page a query gets when it "
+        "names none.",
     )
 
 
@@ -709,6 +766,7 @@ class MatforgeSettings(BaseSettings):
     potential: PotentialSettings = Field(default_factory=PotentialSettings)
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
     dft: DftSettings = Field(default_factory=DftSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -107,8 +107,19 @@ def test_novelty_of_structure_files(
         "same_formula",
         "same_ratio",
         "matched_id",
+        "reference_id",
         "known_ids_same_ratio",
     }
+    assert ti["reference_id"] == "mp-24726"  # the paper's MP-id column
+    # the paper: Ti1H2 TRUE, Ti2H4 FALSE against one reference's cell formula
+    ti2h4 = Structure.from_dict(refs["mp-24726"]["structure"])
+    ti2h4.make_supercell([2, 1, 1])
+    ti2h4.to(filename=str(tmp_path / "ti2h4.cif"))
+    pair = run("novelty", str(tmp_path / "ti2h4.cif"), "--json")
+    [doubled] = json.loads(pair.output)
+    assert doubled["formula"] == "Ti2H4"
+    assert (doubled["same_formula"], doubled["same_ratio"]) == (False, True)
+    assert doubled["reference_id"] == "mp-24726"
     text = run("novelty", str(tmp_path / "ti4h8.cif")).output
     assert "matches mp-24726" in text
     assert run("novelty", str(tmp_path / "broken.cif")).exit_code == 1

@@ -66,8 +66,10 @@ def test_too_many_sites():
     s.make_supercell([2, 2, 2])
     assert len(s) == 96
     reasons = hydride_problems(s, max_sites=20)
-    assert any("96 sites" in r and "20 allowed" in r for r in reasons)
+    assert any("96 sites is" in r and "20 allowed" in r for r in reasons)
     assert hydride_problems(s, max_sites=100) == []
+    (reason,) = hydride_problems(s, max_sites=20, primitive=True)
+    assert reason.startswith("96 sites in the primitive cell is more than the 20")
 
 
 def test_metal_classes():

@@ -5,6 +5,10 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from matforge.core.features import analyse_symmetry, crystal_system, hydride_features
+from matforge.schemas.features import HydrideFeatures
+from matforge.settings import ScoreSettings
+
+SCORE = ScoreSettings().model_dump()  # the score's defaults
 
 
 def mgh2() -> Structure:
@@ -49,7 +53,11 @@ def test_crystal_systems():
 
 def test_features_of_mgh2():
     s = mgh2()
-    f = hydride_features(s, analyse_symmetry(s), formation_energy_per_atom=-0.25)
+    f = HydrideFeatures(
+        **hydride_features(
+            s, analyse_symmetry(s), formation_energy_per_atom=-0.25, **SCORE
+        )
+    )
     assert f.h_weight_fraction == pytest.approx(0.0766, abs=1e-4)
     assert f.h_atomic_fraction == pytest.approx(2 / 3)
     assert f.metal_h_ratio == pytest.approx(0.5)
@@ -71,6 +79,6 @@ def test_features_of_mgh2():
 
 def test_features_without_energy_have_no_score():
     s = mgh2()
-    f = hydride_features(s, analyse_symmetry(s))
+    f = HydrideFeatures(**hydride_features(s, analyse_symmetry(s), **SCORE))
     assert f.storage_score is None
     assert f.formation_energy_per_atom is None

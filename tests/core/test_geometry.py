@@ -61,3 +61,40 @@ def test_metallic_hydride():
     assert is_metallic_hydride(Composition("Mg2NiH4"))
     assert not is_metallic_hydride(Composition("LiBH4"))
     assert not is_metallic_hydride(Composition("H2"))
+
+
+def test_primitive_cell_of_a_conventional_cell():
+    from matforge.core.features import analyse_symmetry
+    from matforge.core.geometry import primitive_cell
+
+    naalh4 = Structure.from_spacegroup(
+        "I4_1/a",
+        Lattice.tetragonal(5.02, 11.33),
+        ["Na", "Al", "H"],
+        [[0, 0, 0], [0, 0, 0.5], [0.237, 0.137, 0.421]],
+    )
+    assert len(naalh4) == 24
+    symmetry = analyse_symmetry(naalh4)
+    assert symmetry.n_primitive == 12
+    primitive = primitive_cell(naalh4, 0.1, symmetry.n_primitive)
+    assert len(primitive) == 12
+    assert primitive.composition.reduced_formula == "NaAlH4"
+    assert primitive.volume == pytest.approx(naalh4.volume / 2)
+    # Niggli-reduced: the reduction leaves it as it is
+    again = primitive.get_reduced_structure("niggli")
+    assert np.allclose(again.lattice.abc, primitive.lattice.abc)
+    assert analyse_symmetry(primitive).fingerprint == symmetry.fingerprint
+    # without the count, the search finds the same cell
+    assert len(primitive_cell(naalh4)) == 12
+
+
+def test_primitive_cell_keeps_a_primitive_input_as_written():
+    from matforge.core.geometry import primitive_cell
+
+    lih = Structure(
+        Lattice.from_parameters(2.87, 2.87, 2.87, 60, 60, 60),
+        ["Li", "H"],
+        [[0, 0, 0], [0.5, 0.5, 0.5]],
+    )
+    assert primitive_cell(lih) is lih
+    assert primitive_cell(lih, n_primitive=2) is lih

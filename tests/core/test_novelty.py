@@ -11,6 +11,7 @@ from matforge.core.novelty import (
     KnownMaterial,
     MatchEntry,
     assess_novelty,
+    known_compositions,
     known_materials,
     make_matcher,
 )
@@ -87,6 +88,8 @@ def test_z_counts_for_same_formula(known_hydrides, matcher):
     only = assess_novelty(None, Composition("Ti2H4"), known_hydrides, matcher)
     assert only.same_formula_ids == ("mp-1077353",)
     assert only.matched_ids == ()
+    assert only.reference_id == "mp-24726"  # the first TiH2 with a cell
+    assert not only.same_formula
 
 
 def test_another_crystal_of_a_known_formula_is_novel(known_hydrides, matcher):
@@ -116,3 +119,74 @@ def test_match_entries_reduce_once(known_hydrides, matcher):
     reduced = entry.reduced
     entry.bucket(matcher)
     assert entry.reduced is reduced
+
+
+def test_a_doubled_known_cell_is_not_the_same_formula_as_its_reference(
+    known_hydrides, matcher
+):
+    """The issue's case: a 2x1x1 TiH2 supercell is Ti2H4, its reference Ti1H2."""
+    s = _known(known_hydrides, "mp-24726")  # TiH2, Z = 1
+    s.make_supercell([2, 1, 1])
+    result = assess_novelty(s, s.composition, known_hydrides, matcher)
+    assert result.formula == "Ti2H4"
+    assert result.reference_id == "mp-24726"
+    assert result.reference_formula == "Ti1H2"
+    assert not result.same_formula
+    # another TiH2 polymorph has a Ti2H4 cell: listed, but not the reference
+    assert result.same_formula_ids == ("mp-1077353",)
+
+
+def test_the_papers_same_formula_against_one_mp_id(matcher):
+    """The paper: Ti1H2 TRUE and Ti2H4 FALSE against mp-1077482 (TiH2, Z = 1)."""
+    fluorite = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.45), ["Ti", "H"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+    ).get_primitive_structure()
+    tetragonal_ti2h4 = fluorite.copy()
+    tetragonal_ti2h4.make_supercell([1, 1, 2])
+    tetragonal_ti2h4.apply_strain([0.0, 0.0, 0.15])  # another crystal, Ti2H4 cell
+    known = known_materials(
+        [("mp-1077482", fluorite), ("mp-1077353", tetragonal_ti2h4)]
+    )
+    generated = fluorite.copy()
+    generated.perturb(0.03, seed=1)
+    doubled = generated.copy()
+    doubled.make_supercell([2, 1, 1])
+    ti1h2 = assess_novelty(generated, generated.composition, known, matcher)
+    ti2h4 = assess_novelty(doubled, doubled.composition, known, matcher)
+    assert (ti1h2.formula, ti1h2.reference_id, ti1h2.same_formula) == (
+        "Ti1H2",
+        "mp-1077482",
+        True,
+    )
+    assert (ti2h4.formula, ti2h4.reference_id, ti2h4.same_formula) == (
+        "Ti2H4",
+        "mp-1077482",
+        False,
+    )
+    assert ti1h2.same_ratio
+    assert ti2h4.same_ratio
+
+
+def test_compositions_known_by_ratio_only(known_hydrides, matcher):
+    """The offline MP compositions: a ratio, an id, no cell and no crystal."""
+    s = _known(known_hydrides, "mp-24726")
+    s.replace_species({"Ti": "Zr"})  # ZrH2, Z = 1
+    ratio_only = known_compositions([("mp-24286", "ZrH2"), ("mp-24286", "ZrH2")])
+    assert len(ratio_only) == 1
+    result = assess_novelty(s, s.composition, ratio_only, matcher)
+    assert result.same_ratio
+    assert result.same_ratio_ids == ("mp-24286",)
+    assert result.reference_id == "mp-24286"
+    assert result.reference_formula is None
+    assert not result.same_formula  # Z unknown: never claimed
+    assert result.is_novel  # nothing to match a crystal against
+    assert result.same_formula_ids == ()
+
+
+def test_a_known_cell_wins_over_the_same_id_known_by_ratio(known_hydrides, matcher):
+    s = _known(known_hydrides, "mp-24726")
+    both = [*known_compositions([("mp-24726", "TiH2")]), *known_hydrides]
+    result = assess_novelty(s, s.composition, both, matcher)
+    assert result.matched_id == "mp-24726"
+    assert result.reference_formula == "Ti1H2"
+    assert result.same_formula

@@ -5,7 +5,15 @@ import math
 import pytest
 from pymatgen.core import Composition
 
-from matforge.core.score import energy_factor, h_weight_fraction, storage_score
+from matforge.core.score import energy_factor as _energy_factor
+from matforge.core.score import h_weight_fraction, score_of_formula, storage_score
+from matforge.settings import ScoreSettings
+
+DEFAULTS = ScoreSettings()  # the defaults are defined once, in the settings
+
+
+def energy_factor(energy, e_threshold=DEFAULTS.e_threshold, sigma=DEFAULTS.sigma):
+    return _energy_factor(energy, e_threshold, sigma)
 
 
 def paper_rows(shared_data):
@@ -18,7 +26,10 @@ def test_reproduces_every_row_of_the_paper_table(shared_data):
     assert len(rows) == 10
     for row in rows:
         result = storage_score(
-            row["formula"], float(row["e_form_predicted_ev_per_atom"])
+            row["formula"],
+            float(row["e_form_predicted_ev_per_atom"]),
+            DEFAULTS.e_threshold,
+            DEFAULTS.sigma,
         )
         assert result.storage_score == pytest.approx(
             float(row["h_storage_score"]), abs=0.0005
@@ -57,3 +68,13 @@ def test_non_finite_energy_is_refused(bad):
 def test_score_of_empty_composition_is_refused():
     with pytest.raises(ValueError, match="no atoms"):
         h_weight_fraction(Composition({}))
+
+
+@pytest.mark.parametrize(
+    ("formula", "reason"),
+    [("Xx2H", "cannot read formula"), ("Fe2O3", "holds no hydrogen")],
+)
+def test_a_formula_that_cannot_be_scored_is_named(formula, reason):
+    with pytest.raises(ValueError, match=reason) as info:
+        score_of_formula(formula, -0.1, DEFAULTS.e_threshold, DEFAULTS.sigma)
+    assert formula in str(info.value)

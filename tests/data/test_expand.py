@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from matforge.cli import cli
-from matforge.data import expand as expand_module
-from matforge.data.expand import STAGE, expand_dataset
 from matforge.data.files import read_paths
 from matforge.data.ingest import ingest_records
+from matforge.errors import StoreBusyError
+from matforge.flows import expand as expand_module
+from matforge.flows.expand import STAGE, expand_dataset
 from matforge.potentials.registry import resolve_potential
 from matforge.settings import load_settings
 from matforge.stores import StoreFactory
@@ -133,14 +133,15 @@ def test_expand_command(tmp_path: Path, lih, shared_data, monkeypatch) -> None:
     assert "hydrides: 2 -> 2 (target 2, reached)" in text.output
 
 
-def test_a_second_expansion_on_the_same_store_is_refused(small_factory) -> None:
-    from matforge.data.expand import ExpansionRunningError, expansion_lock
-
+def test_a_second_expansion_on_the_same_store_is_refused(
+    small_factory, lock_holder
+) -> None:
     spec = resolve_potential("sevennet-0")
-    with expansion_lock(small_factory) as lock:
-        assert lock.read_text() == str(os.getpid())
-        with pytest.raises(ExpansionRunningError, match="is filling embedded"):
-            expand_dataset(small_factory, spec, target=3)
+    holder = lock_holder(small_factory.settings.home_dir)
+    with pytest.raises(StoreBusyError, match=f"pid {holder.pid}: a test holder"):
+        expand_dataset(small_factory, spec, target=3)
+    holder.kill()
+    holder.wait()
     assert _computed(small_factory) == []
     # released: the next run takes the lock (already at target: nothing to do)
     summary = expand_dataset(small_factory, spec, target=2)

@@ -37,6 +37,9 @@ UNREADABLE = [
     ("bad_truncated_gzip.json.gz", "not a valid gzip file"),
     ("bad_not_a_structure.json", "JSON holds no structure"),
     ("bad_csv_without_cif_column.csv", "CSV lacks the column(s) cif"),
+    ("bad_vasp4_no_names.vasp", "VASP 4 format without element names"),
+    ("bad_molecule_plain.xyz", "no cell: the file holds a molecule or cluster"),
+    ("bad_slab_two_periodic.extxyz", "periodic along 2 of 3 directions only"),
 ]
 
 # Files that read as a structure but fail the checks: (file, part of the reason).
@@ -45,10 +48,23 @@ FAILING_CHECKS = [
     ("bad_zero_volume_lattice.json", "zero-volume cell"),
     ("bad_unknown_element.cif", "unknown element(s) Xx"),
     ("bad_disordered.cif", "disordered (site 0 is Ti:0.50, Zr:0.50)"),
-    ("bad_too_many_sites.cif", "24 sites is more than the 20 allowed"),
+    (
+        "bad_too_many_sites.cif",
+        "24 sites in the primitive cell is more than the 20 allowed",
+    ),
+    (
+        "bad_MAPbI3_no_hydride.cif",
+        "not a metal hydride: every H in H6PbCI3N is bonded to C, N",
+    ),
     ("bad_no_hydrogen.cif", "no hydrogen in MgO"),
     ("bad_no_metal.cif", "no metal in H4NCl"),
     ("bad_nan_formation_energy.json", "formation_energy_per_atom is NaN"),
+]
+
+GOOD_FORMULAS = [
+    *("TiH2", "ScH2", "MgH2", "LiH", "KH", "YH2", "HPd", "CsH", "NaH", "NiH"),
+    *("NaAlH4", "AlH3", "CaH2", "ZrH2", "SrH2", "CeH2", "HfH2", "KMgH3", "LaH2"),
+    *("Mg2FeH6", "VH2", "RbH", "RbH", "RbH"),
 ]
 
 
@@ -185,17 +201,18 @@ def test_two_block_cif_keeps_the_good_block():
     assert "data block CuH_no_cell" in failed.error
     assert "no cell parameters" in failed.error
     assert good.structure.composition.reduced_formula == "NiH"
+    assert good.input.endswith("mixed_two_blocks.cif#0")
+    assert failed.input.endswith("mixed_two_blocks.cif#1")
+    assert good.file == failed.file == str(CORPUS / "mixed_two_blocks.cif")
 
 
 def test_whole_corpus_reads_and_checks_without_raising(memory_settings):
     records = list(read_paths([CORPUS]))
     docs = [check(r, memory_settings) for r in records]
     good = sorted(d.reduced_formula for d in docs if isinstance(d, HydrideDoc))
-    assert good == sorted(
-        ["TiH2", "ScH2", "MgH2", "LiH", "KH", "YH2", "HPd", "CsH", "NaH", "NiH"]
-    )
+    assert good == sorted(GOOD_FORMULAS)
     rejects = [d for d in docs if isinstance(d, RejectDoc)]
-    assert len(rejects) == 23
+    assert len(rejects) == 27
     assert all(r.reason and "Error" not in r.reason for r in rejects)
     assert len({r.reject_id for r in rejects}) == len(rejects)
 

@@ -19,18 +19,17 @@ from matforge.stores import StoreFactory
 
 CORPUS = Path(__file__).parent / "corpus"
 
-GOOD = {  # reduced formula -> material_id (None: derived from the structure)
-    "TiH2": None,
-    "ScH2": None,
-    "MgH2": None,
-    "NiH": None,
-    "LiH": "corpus-LiH",
-    "KH": "corpus-KH",
-    "YH2": "corpus-YH2",
-    "HPd": "corpus-PdH",
-    "CsH": "corpus-CsH",
-    "NaH": "corpus-NaH",
-}
+GOOD = [  # (reduced formula, material_id; None: derived from the structure)
+    *[(f, None) for f in ("TiH2", "ScH2", "MgH2", "NiH", "NaAlH4", "AlH3", "CaH2")],
+    *[(f, None) for f in ("ZrH2", "SrH2", "CeH2", "HfH2", "KMgH3", "LaH2")],
+    *[(f, None) for f in ("Mg2FeH6", "VH2", "RbH", "RbH", "RbH")],
+    ("LiH", "corpus-LiH"),
+    ("KH", "corpus-KH"),
+    ("YH2", "corpus-YH2"),
+    ("HPd", "corpus-PdH"),
+    ("CsH", "corpus-CsH"),
+    ("NaH", "corpus-NaH"),
+]
 
 # input (relative to the corpus) -> a part of the reason it was rejected
 REJECTED = {
@@ -45,7 +44,7 @@ REJECTED = {
     "bad_unknown_element.cif": "unknown element(s) Xx",
     "bad_unknown_element.json": "unknown element 'Qq'",
     "bad_disordered.cif": "the structure is disordered",
-    "bad_too_many_sites.cif": "24 sites is more than the 20 allowed",
+    "bad_too_many_sites.cif": "24 sites in the primitive cell is more than the 20",
     "bad_no_hydrogen.cif": "no hydrogen in MgO",
     "bad_no_metal.cif": "no metal in H4NCl",
     "bad_nan_formation_energy.json": "formation_energy_per_atom is NaN",
@@ -56,7 +55,11 @@ REJECTED = {
     "mixed_records_list.json[1]": "got the number 42",
     "mixed_records_list.json[2]": "neither a pymatgen Structure",
     "mixed_mp20_format.csv:row 2 (corpus-NaCl)": "no hydrogen in NaCl",
-    "mixed_two_blocks.cif": "data block CuH_no_cell: the CIF has no cell parameters",
+    "mixed_two_blocks.cif#1": "data block CuH_no_cell: the CIF has no cell parameters",
+    "bad_MAPbI3_no_hydride.cif": "not a metal hydride: every H in H6PbCI3N",
+    "bad_vasp4_no_names.vasp": "VASP 4 format without element names",
+    "bad_molecule_plain.xyz": "no cell: the file holds a molecule or cluster",
+    "bad_slab_two_periodic.extxyz": "periodic along 2 of 3 directions only",
 }
 
 
@@ -99,15 +102,21 @@ def test_corpus_good_ingested_bad_rejected(corpus_ingested):
         assert expected in reasons[name], name
 
     docs = stored("hydrides")
-    assert sorted(d["reduced_formula"] for d in docs) == sorted(GOOD)
+    assert sorted(d["reduced_formula"] for d in docs) == sorted(f for f, _ in GOOD)
+    ids = dict(GOOD)
     for doc in docs:
-        wanted = GOOD[doc["reduced_formula"]]
+        wanted = ids[doc["reduced_formula"]]
         if wanted is None:
             assert doc["material_id"].startswith("mf-")
         else:
             assert doc["material_id"] == wanted
         assert doc["source"] == "files"
         assert doc["origin"].startswith(str(CORPUS))
+    naalh4 = next(d for d in docs if d["reduced_formula"] == "NaAlH4")
+    assert (naalh4["nsites"], naalh4["input_nsites"]) == (12, 24)
+    assert summary["reduced_to_primitive"] == 7
+    assert summary["without_energy"] == len(GOOD) - 7  # 7 come with an energy
+    assert "add `--energies`" in summary["hint"]
     lih = next(d for d in docs if d["material_id"] == "corpus-LiH")
     assert lih["formation_energy_per_atom"] == pytest.approx(-0.456)
     assert lih["band_gap"] == pytest.approx(3.0)
@@ -117,6 +126,10 @@ def test_corpus_good_ingested_bad_rejected(corpus_ingested):
     rejects = stored("rejects")
     assert len(rejects) == len(REJECTED)
     assert {r["reason"] for r in rejects} == {r["reason"] for r in summary["rejected"]}
+    assert {r["file"] for r in rejects} == {
+        str(CORPUS / name.split("#")[0].split("[")[0].split(":")[0])
+        for name in REJECTED
+    }
 
 
 def test_corpus_human_output_names_every_reject():
@@ -192,10 +205,13 @@ def test_changed_record_is_updated(tmp_path):
 def test_offline_ingest_twice_and_in_a_new_process(shared_data):
     code, first = ingest_json(command="offline")
     assert code == 0
-    assert (first["read"], first["ingested"], first["rejected"]) == (104, 104, [])
+    # 19 seed entries hold H bonded only to O, N or S (hydroxides, Li2NH, KHS):
+    # no metal hydrides (see matforge.core.chemistry)
+    assert (first["read"], first["ingested"], len(first["rejected"])) == (104, 85, 19)
+    assert all(r["reason"].startswith("not a metal hydride") for r in first["rejected"])
     code, second = ingest_json(command="offline")
     assert code == 0
-    assert (second["read"], second["ingested"], second["unchanged"]) == (104, 0, 104)
+    assert (second["read"], second["ingested"], second["unchanged"]) == (104, 0, 85)
     assert second["updated"] == 0
 
     # A new process with the same MATFORGE_HOME sees the same database.
@@ -211,8 +227,8 @@ def test_offline_ingest_twice_and_in_a_new_process(shared_data):
     counts = json.loads(stats.stdout)
     assert counts["backend"] == "embedded"
     assert counts["location"].endswith(str(Path(os.environ["MATFORGE_HOME"]) / "db"))
-    assert counts["hydrides"] == 104
-    assert counts["rejects"] == 0
+    assert counts["hydrides"] == 85
+    assert counts["rejects"] == 19
 
 
 def test_worker_processes_give_the_same_documents_in_order(shared_data):

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pymatgen.core import Structure
 
@@ -23,6 +24,7 @@ SEEDS = {"mp-23703": -0.45, "mp-24726": -0.55, "mp-23710": -0.20}
 
 FAKE_MU = {"H": -3.4, "Li": -1.9, "Mg": -1.6, "Ti": -7.9, "Na": -1.3}
 FAKE_E_FORM = -0.3  # before the MP2020 H correction
+RUN_ID = "r1"  # the campaign of the test candidates
 
 
 def seed_structures(shared: Path) -> dict[str, Structure]:
@@ -33,6 +35,15 @@ def seed_structures(shared: Path) -> dict[str, Structure]:
         for r in records
         if r["material_id"] in SEEDS
     }
+
+
+def validate_and_join(factory: StoreFactory, **options) -> Any:
+    """Validate with a (fake) runner, then rebuild the candidates, as the flow does."""
+    from matforge.flows.dft import validate_candidates
+
+    summary = validate_candidates(factory, **options)
+    build_candidates(factory)
+    return summary
 
 
 def store_candidates(factory: StoreFactory, shared: Path) -> list[RelaxedDoc]:
@@ -46,6 +57,7 @@ def store_candidates(factory: StoreFactory, shared: Path) -> list[RelaxedDoc]:
             converged=True,
             energy_per_atom=-3.0,
             formation_energy_per_atom=SEEDS[mid],
+            run_id=RUN_ID,
         )
         for mid, structure in seed_structures(shared).items()
     ]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from matforge.data.offline import read_elemental_references
 from matforge.dft.formation import dft_formation_energy, h2_in_a_box, reference_setup
 from matforge.dft.gpaw import DftError, gpaw_parameters, spin_polarized
 from matforge.dft.runner import (
@@ -18,7 +19,6 @@ from matforge.dft.runner import (
     worker_input,
 )
 from matforge.dft.tasks import settings_hash, task_document
-from matforge.potentials.formation import read_elemental_references
 from matforge.schemas.dft import ReferenceUse
 from matforge.settings import DftSettings
 

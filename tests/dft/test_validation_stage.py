@@ -4,12 +4,19 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from dft_helpers import FAKE_E_FORM, SEEDS, FakeDft, candidates_store
+from dft_helpers import (
+    FAKE_E_FORM,
+    SEEDS,
+    FakeDft,
+    candidates_store,
+    validate_and_join,
+)
 
+from matforge.builders.candidates import build_candidates
 from matforge.cli import cli
 from matforge.dft.availability import DftError
+from matforge.errors import StageUnavailableError
 from matforge.flows.dft import DFTValidationMaker, dft_stage, validate_candidates
-from matforge.flows.relax import StageUnavailableError
 from matforge.stores.queries import ranked_candidates
 
 H_CORRECTION = -0.179  # MP2020, eV per H in a hydride
@@ -35,7 +42,7 @@ def candidates_factory(shared_data, tmp_path):
 def test_validation_fills_the_candidates_table(candidates_factory):
     factory = candidates_factory
     fake = FakeDft()
-    summary = validate_candidates(factory, top=2, runner=fake)
+    summary = validate_and_join(factory, top=2, runner=fake)
 
     # references first (H as MP's H2 solid with its cell kept), then 2 candidates
     refs = [c for c in fake.calls if len(c.structure.composition.elements) == 1]
@@ -68,15 +75,15 @@ def test_validation_fills_the_candidates_table(candidates_factory):
 
 def test_a_second_run_computes_only_what_is_new(candidates_factory):
     factory = candidates_factory
-    validate_candidates(factory, top=2, runner=FakeDft())
+    validate_and_join(factory, top=2, runner=FakeDft())
     again = FakeDft()
-    summary = validate_candidates(factory, top=2, runner=again)
+    summary = validate_and_join(factory, top=2, runner=again)
     assert again.calls == []
     assert [r.status for r in summary.rows] == ["cached", "cached"]
     assert all(r.formation_energy_dft_per_atom is not None for r in summary.rows)
 
     more = FakeDft()
-    summary = validate_candidates(factory, top=3, runner=more)
+    summary = validate_and_join(factory, top=3, runner=more)
     # the third candidate only; its elements' references are cached unless new
     compounds = [c for c in more.calls if len(c.structure.composition.elements) > 1]
     assert len(compounds) == 1
@@ -91,7 +98,7 @@ def test_failures_are_stored_and_retried(candidates_factory):
     from pymatgen.core import Composition
 
     reduced = Composition(bad).reduced_formula
-    summary = validate_candidates(factory, top=3, runner=FakeDft(fail={reduced}))
+    summary = validate_and_join(factory, top=3, runner=FakeDft(fail={reduced}))
     assert summary.rows[0].status == "failed"
     assert summary.rows[0].error == "SCF diverged"
     assert summary.failed == 1
@@ -101,7 +108,7 @@ def test_failures_are_stored_and_retried(candidates_factory):
     assert row["formation_energy_dft_per_atom"] is None
 
     retry = FakeDft()
-    summary = validate_candidates(factory, top=3, runner=retry)
+    summary = validate_and_join(factory, top=3, runner=retry)
     assert len(retry.calls) == 1
     assert summary.rows[0].status == "computed"
     assert _tasks(factory, state="failed") == []
@@ -109,7 +116,7 @@ def test_failures_are_stored_and_retried(candidates_factory):
 
 def test_a_failed_reference_fails_its_candidates_only(candidates_factory):
     factory = candidates_factory
-    summary = validate_candidates(factory, top=3, runner=FakeDft(fail={"Ti"}))
+    summary = validate_and_join(factory, top=3, runner=FakeDft(fail={"Ti"}))
     by_formula = {r.formula: r for r in summary.rows}
     ti = next(r for f, r in by_formula.items() if "Ti" in f)
     assert ti.status == "failed"
@@ -120,10 +127,10 @@ def test_a_failed_reference_fails_its_candidates_only(candidates_factory):
 
 def test_other_settings_are_other_tasks(candidates_factory, monkeypatch):
     factory = candidates_factory
-    validate_candidates(factory, top=1, runner=FakeDft())
+    validate_and_join(factory, top=1, runner=FakeDft())
     factory.settings.dft.ecut = 500.0
     other = FakeDft()
-    validate_candidates(factory, top=1, runner=other)
+    validate_and_join(factory, top=1, runner=other)
     assert len(other.calls) > 1  # references again, and the candidate
     hashes = {t["settings_hash"] for t in _tasks(factory, purpose="candidate")}
     assert len(hashes) == 2
@@ -145,9 +152,14 @@ def test_the_flow_stage_validates_the_campaigns_own_ranking(
     candidates_factory, monkeypatch
 ):
     factory = candidates_factory
-    table = ranked_candidates(factory.store("candidates"), top=3)
-    # the campaign ranked the collection's third candidate first
-    ids = [table[2]["candidate_id"], table[0]["candidate_id"]]
+    store = factory.store("candidates")
+    table = ranked_candidates(store, top=3)
+    # the campaign r1 made only the collection's third candidate; r0 the others
+    for row in table[:2]:
+        doc = store.query_one({"candidate_id": row["candidate_id"]})
+        doc.pop("_id")
+        store.update([doc | {"run_id": "r0"}], key="candidate_id")
+    ids = [table[2]["candidate_id"]]
     fake = FakeDft()
     monkeypatch.setattr("matforge.flows.dft.gpaw_runner", lambda *_: fake)
     factory.settings.dft.top_k = 1
@@ -155,6 +167,7 @@ def test_the_flow_stage_validates_the_campaigns_own_ranking(
     assert out["validated"] == [ids[0]]
     assert out["computed"] == 1
     assert out["failed"] == 0
+    build_candidates(factory)  # the flow's job after the stage
     row = next(
         r
         for r in ranked_candidates(factory.store("candidates"), top=3)

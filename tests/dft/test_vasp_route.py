@@ -24,7 +24,7 @@ from matforge.dft.vasp import (
     validation_workflow,
     vasp_flow,
 )
-from matforge.flows.dft import collect_vasp_results, plan_vasp_validation
+from matforge.flows.vasp import collect_vasp_results, plan_vasp_validation
 from matforge.stores.queries import ranked_candidates
 
 
@@ -198,3 +198,36 @@ def test_without_fireworks_the_workflow_says_what_to_install(lih, monkeypatch):
     monkeypatch.setitem(sys.modules, "jobflow.managers.fireworks", None)
     with pytest.raises(DftError, match="FireWorks is not installed"):
         validation_workflow([vasp_flow(lih, "x", {})], "w")
+
+
+def test_gpaw_and_vasp_validate_the_same_candidates(candidates_factory, monkeypatch):
+    """Both codes take their candidates from one ranking, overall or per campaign."""
+    from dft_helpers import FakeDft
+
+    from matforge.flows.dft import dft_stage, validate_candidates
+
+    factory = candidates_factory
+    store = factory.store("candidates")
+    # a second campaign owns the collection's best candidate
+    best = ranked_candidates(store, top=1)[0]
+    doc = store.query_one({"candidate_id": best["candidate_id"]})
+    doc.pop("_id")
+    store.update([doc | {"run_id": "r2"}], key="candidate_id")
+
+    def vasp_ids(**options) -> list[str]:
+        plan = plan_vasp_validation(factory, resubmit=True, **options)
+        return [t.candidate_id for t in plan.tasks if t.purpose == "candidate"]
+
+    gpaw = validate_candidates(factory, top=2, runner=FakeDft())
+    assert [r.candidate_id for r in gpaw.rows] == vasp_ids(top=2)
+    assert best["candidate_id"] in vasp_ids(top=2)
+
+    # the campaign r1's own top 2, without r2's candidate, for both codes
+    monkeypatch.setattr("matforge.flows.dft.gpaw_runner", lambda *_: FakeDft())
+    factory.settings.dft.top_k = 2
+    ranked_r1 = [
+        r["candidate_id"] for r in ranked_candidates(store, run_id="r1", top=2)
+    ]
+    out = dft_stage(factory, factory.settings, "r1", {"top_ids": ranked_r1})
+    assert out["validated"] == ranked_r1 == vasp_ids(top=2, run_id="r1")
+    assert best["candidate_id"] not in ranked_r1

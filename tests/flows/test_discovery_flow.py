@@ -10,8 +10,9 @@ from matforge.flows.discovery import (
     job_uuid,
     quick_overrides,
 )
-from matforge.flows.runs import run_records, run_stage
-from matforge.settings import load_settings
+from matforge.flows.stage import job_settings, run_stage
+from matforge.settings import LOCATION_FIELDS, load_settings
+from matforge.stores.runs import run_records
 
 
 def test_flow_has_one_job_per_stage_with_fixed_ids():
@@ -36,7 +37,12 @@ def test_flow_has_one_job_per_stage_with_fixed_ids():
 
 def test_dft_stage_is_added_only_when_enabled():
     flow = DiscoveryFlowMaker(run_id="r1", dft_validation=True).make()
-    assert [j.name for j in flow.jobs][-2:] == ["dft validation", "report"]
+    # the candidates are rebuilt after DFT, as a job of their own
+    assert [j.name for j in flow.jobs][-3:] == [
+        "dft validation",
+        "rejudge candidates",
+        "report",
+    ]
     assert load_settings().run.dft_validation is False
 
 
@@ -81,3 +87,20 @@ def test_interrupted_stage_runs_again(memory_factory):
     assert run_records(memory_factory, "r")[0]["status"] == "started"
     again = run_stage(memory_factory, "r", "train", {}, None, lambda: {"ok": True})
     assert not again["skipped"]
+
+
+def test_jobs_carry_the_science_settings_and_no_secret(tmp_path):
+    settings = load_settings(
+        home=tmp_path / "home",
+        store={"uri": "mongodb://user:s3cret@db.example.org/", "password": "pw"},
+        mp_api_key="key-123",
+        ml={"epochs": 7},
+    )
+    carried = job_settings(settings)
+    assert carried["ml"]["epochs"] == 7
+    assert not set(LOCATION_FIELDS) & set(carried)
+    flow = DiscoveryFlowMaker(run_id="r1", settings=carried).make()
+    text = str([job.as_dict() for job in flow.jobs])
+    for secret in ("s3cret", "pw'", "key-123", "db.example.org", str(tmp_path)):
+        assert secret not in text
+    assert flow.jobs[3].maker.settings["ml"]["epochs"] == 7

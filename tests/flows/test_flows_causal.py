@@ -10,19 +10,14 @@ import pytest
 from click.testing import CliRunner
 from jobflow import run_locally
 
-from matforge.cli import CAUSAL_TESTS, cli
+from matforge.cli import cli
+from matforge.cli.causal import CAUSAL_TESTS
 from matforge.data.ingest import ingest_records
 from matforge.data.offline import offline_records
-from matforge.flows.causal import (
-    CausalDiscoveryMaker,
-    hydride_prepared_table,
-    latest_graph,
-    load_artefact,
-    selected_features,
-)
-from matforge.schemas.causal import CausalGraphDoc
+from matforge.flows.causal import CausalStageMaker, hydride_prepared_table
 from matforge.settings import CausalSettings, MatforgeSettings
 from matforge.stores import StoreFactory
+from matforge.stores.causal import latest_graph, load_artefact, selected_features
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,7 +44,8 @@ def test_test_choices_match_the_settings() -> None:
 
 def test_hydride_table_keeps_the_scored_rows(hydride_factory: StoreFactory) -> None:
     table = hydride_prepared_table(hydride_factory.store("hydrides"), CausalSettings())
-    assert table.data.shape[0] == 41
+    # 85 of the 104 seed entries are metal hydrides; 22 of them have energies
+    assert table.data.shape[0] == 22
     assert table.nodes[0] == "storage_score"
     assert table.dropped_rows[0].name == "63 rows"
     assert table.dropped_rows[0].reason.startswith("no storage_score")
@@ -57,28 +53,30 @@ def test_hydride_table_keeps_the_scored_rows(hydride_factory: StoreFactory) -> N
     assert kinds["crystal_system"] == "ordinal"
     assert "spacegroup_number" not in table.nodes
     dropped = {d.name: d.reason for d in table.dropped_columns}
-    assert dropped["e_above_hull"] == "missing in 12 of 41 rows"
+    assert dropped["e_above_hull"] == "missing in 11 of 22 rows"
     assert all(np.isfinite(table.data).ravel())
 
 
 def test_maker_stores_the_graph_and_its_picture(
     hydride_factory: StoreFactory, tmp_path: Path
 ) -> None:
-    maker = CausalDiscoveryMaker(causal=CausalSettings(bootstrap=3, seed=5))
+    maker = CausalStageMaker(
+        run_id="r-causal", settings={"causal": {"bootstrap": 3, "seed": 5}}
+    )
     job = maker.make()
     assert job.name == "causal discovery"
     responses = run_locally(
         job, store=hydride_factory.job_store(), root_dir=tmp_path, ensure_success=True
     )
-    output = responses[job.uuid][1].output
-    assert isinstance(output, CausalGraphDoc)
+    output = responses[job.uuid][1].output["output"]
 
     graphs = hydride_factory.store("causal_graphs")
     assert graphs.count() == 1
     doc = latest_graph(graphs, "storage_score")
     assert doc is not None
-    assert doc.graph_id == output.graph_id
-    assert doc.data.n_rows_used == 41
+    assert doc.graph_id == output["graph_id"]
+    assert output["selected_features"] == doc.selected_features
+    assert doc.data.n_rows_used == 22
     assert doc.bootstrap is not None
     assert doc.bootstrap.seed == 5
     assert doc.build.settings["bootstrap"] == 3
@@ -90,16 +88,21 @@ def test_maker_stores_the_graph_and_its_picture(
     assert png.startswith(PNG_MAGIC)
     assert len(doc.model_dump_json()) < 100_000  # the bytes live elsewhere
 
-    # The same analysis of the same data replaces its document.
-    run_locally(maker.make(), store=hydride_factory.job_store(), root_dir=tmp_path)
+    # The same stage of the same campaign is skipped; another campaign with the
+    # same analysis of the same data replaces the graph's document.
+    again = maker.make()
+    skipped = run_locally(again, store=hydride_factory.job_store(), root_dir=tmp_path)
+    assert skipped[again.uuid][1].output["skipped"] is True
+    other = CausalStageMaker(run_id="r-other", settings=maker.settings).make()
+    run_locally(other, store=hydride_factory.job_store(), root_dir=tmp_path)
     assert graphs.count() == 1
 
 
 def test_maker_round_trips_through_its_dict() -> None:
-    maker = CausalDiscoveryMaker(causal=CausalSettings(alpha=0.01))
-    again = CausalDiscoveryMaker.from_dict(maker.as_dict())
-    assert again.causal is not None
-    assert again.causal.alpha == 0.01
+    maker = CausalStageMaker(run_id="r", settings={"causal": {"alpha": 0.01}})
+    again = CausalStageMaker.from_dict(maker.as_dict())
+    assert again.settings["causal"]["alpha"] == 0.01
+    assert again.run_id == "r"
 
 
 def test_selected_features_need_a_graph(memory_factory: StoreFactory) -> None:

@@ -7,14 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from matforge.cli import cli
-from matforge.flows.potentials import (
-    compute_energies,
-    hull_points,
-    reference_energies,
-    stored_references,
-)
+from matforge.flows.relax import compute_energies, reference_energies
 from matforge.potentials.registry import resolve_potential
 from matforge.stores import StoreFactory
+from matforge.stores.energies import hydride_energies, stored_references
 
 pytestmark = pytest.mark.potential
 
@@ -30,7 +26,9 @@ def lih_file(tmp_path: Path, lih) -> Path:
 def test_references_are_computed_once_and_cached(memory_factory, shared_data) -> None:
     spec = resolve_potential("sevennet-0")
     first = reference_energies(memory_factory, spec, ["Li", "H"])
-    docs = stored_references(memory_factory.store("elemental_refs"), spec)
+    docs = stored_references(
+        memory_factory.store("elemental_refs"), spec.name, spec.version
+    )
     assert {d.element for d in docs} == {"Li", "H"}
     assert all(d.potential_version == spec.version for d in docs)
     assert docs[0].mp_id
@@ -58,9 +56,14 @@ def test_energies_of_lih_are_close_to_mp(memory_factory, lih, shared_data) -> No
     # MP2020: LiH formation energy -0.48 eV/atom (mp_metal_hydride_formulas.txt)
     assert out["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)
     assert out["correction_per_atom"] == pytest.approx(-0.179 / 2, abs=1e-3)
-    # empty store: the hull is the elements
-    assert out["e_above_hull"] == pytest.approx(out["formation_energy_per_atom"])
-    assert hull_points(memory_factory.store("hydrides")) == []
+    # the hull is MP's Li-H system: LiH itself (mp-23703) is on it
+    assert hydride_energies(memory_factory.store("hydrides")) == []
+    assert [d["formula"] for d in out["decomposition"]] == ["LiH"]
+    assert out["decomposition"][0]["id"].startswith("mp-")
+    assert abs(out["e_above_hull"]) < 0.1
+    assert out["e_above_hull"] == pytest.approx(
+        out["formation_energy_per_atom"] - row.hull.hull_energy
+    )
 
 
 def test_energy_command_json(lih_file: Path, shared_data) -> None:
@@ -126,15 +129,3 @@ def test_store_factory_knows_the_new_collections(memory_settings) -> None:
         counts = factory.counts()
     assert "elemental_refs" in counts
     assert "calibrations" in counts
-
-
-def test_energy_maker_runs_as_a_jobflow_job(lih, shared_data) -> None:
-    from jobflow import run_locally
-
-    from matforge.flows.potentials import EnergyMaker
-
-    job = EnergyMaker(potential="sevennet-0", relax=False).make([lih])
-    responses = run_locally(job, ensure_success=True)
-    [row] = responses[job.uuid][1].output
-    assert row["potential"] == "sevennet-0"
-    assert row["formation_energy_per_atom"] == pytest.approx(-0.48, abs=0.1)

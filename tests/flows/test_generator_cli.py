@@ -6,9 +6,10 @@ import torch
 from click.testing import CliRunner
 
 from matforge.cli import cli
-from matforge.flows.generator import load_model, model_history
+from matforge.flows.generator import load_model
 from matforge.settings import load_settings
 from matforge.stores import StoreFactory
+from matforge.stores.models import model_history
 
 TINY_ENV = {
     "MATFORGE_ML__HIDDEN_DIM": "8",

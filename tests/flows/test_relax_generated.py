@@ -84,7 +84,7 @@ def test_a_stage_killed_mid_way_keeps_the_crystals_it_wrote(
         [generated(gid, lih) for gid in ids],
         "generated_id",
     )
-    from matforge.potentials import relax as engine
+    from matforge.flows import relax as engine  # where the stage calls the engine
 
     real = engine.run_potential
     seen = []

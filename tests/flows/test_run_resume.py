@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from campaign import SHARED, campaign_env, command, run
 from pymatgen.core import Composition
 
+from campaign import SHARED, campaign_env, command, run
 from matforge.settings import load_settings
 from matforge.stores import COLLECTIONS, StoreFactory
 

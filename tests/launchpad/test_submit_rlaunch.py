@@ -10,7 +10,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
 from campaign import SHARED, campaign_env, run
-
 from matforge.settings import load_settings
 from matforge.stores import StoreFactory
 

@@ -38,7 +38,9 @@ def test_relaxed_document_derives_formula_score_and_rmsd():
     assert doc.relaxed_id == relaxed_id_for("gen-1", "test-potential", "0")
     assert (doc.formula, doc.reduced_formula, doc.nsites) == ("Ti2H4", "TiH2", 6)
     assert 0 < doc.rmsd <= 0.05
-    assert doc.storage_score == storage_score("Ti2H4", -0.401).storage_score
+    assert (
+        doc.storage_score == storage_score("Ti2H4", -0.401, 0.121, 0.241).storage_score
+    )
     assert not doc.failed
     # documents round-trip through their stored form
     again = RelaxedDoc.model_validate(doc.model_dump())

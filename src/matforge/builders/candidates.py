@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -38,11 +38,13 @@ from matforge.core.novelty import (
     MatchEntry,
     Novelty,
     assess_novelty,
+    known_compositions,
     known_materials,
     make_matcher,
 )
 from matforge.core.score import h_weight_fraction, storage_score
 from matforge.core.validity import candidate_problems
+from matforge.data.phases import offline_phases
 from matforge.data.references import known_documents
 from matforge.schemas.candidate import CandidateDoc, stamp
 from matforge.schemas.common import BuildMeta, content_hash, utcnow
@@ -69,11 +71,13 @@ _CANDIDATE_INDEX = (
     "status",
     "duplicate_of",
     "dft_task_id",
+    "e_above_hull_dft",
 )
 _DFT_INDEX = (
     "task_id",
     "relaxed_id",
     "formation_energy_per_atom",
+    "e_above_hull",
     "last_updated",
     "purpose",
     "state",
@@ -128,6 +132,10 @@ class CandidateBuilder(Builder):
         Reduced formulas per read and write.
     dft_tasks
         Source of DFT validations (key ``task_id``), or None.
+    known_formulas
+        Reduced formula -> ids of the materials known only by composition (the
+        Materials Project's offline compositions): they count for "same ratio"
+        and the known id, never for a structure match.
     """
 
     def __init__(
@@ -140,8 +148,10 @@ class CandidateBuilder(Builder):
         symprec: float = 0.1,
         chunk_size: int = 200,
         dft_tasks: Store | None = None,
+        known_formulas: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
         self.relaxed = relaxed
+        self.known_formulas = known_formulas
         self.candidates = candidates
         self.known = list(known)
         self.dft_tasks = dft_tasks
@@ -179,6 +189,10 @@ class CandidateBuilder(Builder):
             settings=settings.candidates.model_dump(),
             score=settings.score.model_dump(),
             symprec=settings.ingest.symprec,
+            known_formulas=offline_phases(
+                settings.shared_data_dir(),
+                include_mp20=settings.candidates.phases_include_mp20,
+            ).ids_with_formula,
         )
 
     # -- reading -----------------------------------------------------------------
@@ -213,10 +227,11 @@ class CandidateBuilder(Builder):
                 latest[rid] = {
                     "task_id": doc["task_id"],
                     "e_form": float(value),
+                    "e_hull": doc.get("e_above_hull"),
                     "_key": key,
                 }
         return {
-            rid: {"task_id": d["task_id"], "e_form": d["e_form"]}
+            rid: {k: v for k, v in d.items() if k != "_key"}
             for rid, d in latest.items()
         }
 
@@ -269,7 +284,10 @@ class CandidateBuilder(Builder):
             for cid, doc in stored.items()
             if cid in relaxed_index
             and cid not in fresh
-            and doc.get("dft_task_id") != (dft.get(cid) or {}).get("task_id")
+            and (
+                doc.get("dft_task_id") != (dft.get(cid) or {}).get("task_id")
+                or doc.get("e_above_hull_dft") != (dft.get(cid) or {}).get("e_hull")
+            )
         }
 
         formulas = {relaxed_index[rid][1] for rid in fresh}
@@ -349,6 +367,9 @@ class CandidateBuilder(Builder):
             yield {
                 "reduced_formula": rf,
                 "known_signature": signatures.get(rf, no_known),
+                "known_compositions": list(self.known_formulas(rf))
+                if self.known_formulas is not None
+                else [],
                 "dft": {rid: dft[rid] for rid in ids if rid in dft},
                 **group,
             }
@@ -422,6 +443,11 @@ class CandidateBuilder(Builder):
                     composition, e_form, self._score.e_threshold, self._score.sigma
                 ).storage_score
         stable = None if e_hull is None else bool(e_hull <= p.stable_e_above_hull)
+        metastable = (
+            None
+            if e_hull is None
+            else bool(not stable and e_hull <= p.max_e_above_hull)
+        )
         verdict = CandidateDoc(
             candidate_id=doc["relaxed_id"],
             relaxed_id=doc["relaxed_id"],
@@ -439,18 +465,21 @@ class CandidateBuilder(Builder):
             spacegroup_number=number,
             formation_energy_per_atom=e_form,
             e_above_hull=e_hull,
+            decomposition=doc.get("decomposition"),
             h_weight_fraction=w_h,
             storage_score=score,
             potential=doc["potential"],
             converged=bool(doc.get("converged")),
             matched_id=novelty.matched_id,
             matched_ids=list(novelty.matched_ids),
+            reference_id=novelty.reference_id,
             same_formula=novelty.same_formula,
             same_ratio=novelty.same_ratio,
             known_ids_same_formula=list(novelty.same_formula_ids),
             known_ids_same_ratio=list(novelty.same_ratio_ids),
             is_novel=novelty.is_novel,
             is_stable=stable,
+            is_metastable=metastable,
             relaxed_last_updated=doc["last_updated"],
             known_signature=signature,
             settings_hash=self.settings_hash,
@@ -510,6 +539,8 @@ class CandidateBuilder(Builder):
                 (k["material_id"], Structure.from_dict(k["structure"]))
                 for k in item["known"]
             ]
+        ) + known_compositions(
+            (mid, item["reduced_formula"]) for mid in item.get("known_compositions", [])
         )
         verdicts: list[CandidateDoc] = []
         entries: list[MatchEntry] = []
@@ -629,10 +660,12 @@ def with_dft(verdict: CandidateDoc, dft: dict[str, Any] | None) -> None:
     if dft is None:
         verdict.dft_task_id = None
         verdict.formation_energy_dft_per_atom = None
+        verdict.e_above_hull_dft = None
         verdict.squared_error = None
         return
     verdict.dft_task_id = dft["task_id"]
     verdict.formation_energy_dft_per_atom = dft["e_form"]
+    verdict.e_above_hull_dft = dft.get("e_hull")
     predicted = verdict.formation_energy_per_atom
     verdict.squared_error = (
         None if predicted is None else (predicted - dft["e_form"]) ** 2

@@ -2,7 +2,9 @@
 
 Each check returns reasons a person understands; an empty list means the
 structure passes. The cheap checks run first, and distance checks are skipped
-when the lattice itself is broken.
+when the lattice itself is broken. What counts as a metal hydride (hydridic
+hydrogen, not only H next to a metal in the formula) is defined in
+:mod:`matforge.core.chemistry`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import numpy as np
 from pymatgen.core import Structure
 
-from matforge.core.chemistry import is_metal, unknown_species
+from matforge.core.chemistry import is_metal, metal_hydride_problem, unknown_species
 
 MIN_VOLUME = 1e-3  # cubic angstrom
 
@@ -35,8 +37,14 @@ def lattice_problems(structure: Structure) -> list[str]:
     return []
 
 
-def composition_problems(structure: Structure, max_sites: int) -> list[str]:
-    """Return problems of the content: order, size, unknown species, H, metal."""
+def composition_problems(
+    structure: Structure, max_sites: int, primitive: bool = False
+) -> list[str]:
+    """Return problems of the content: order, size, unknown species, H, metal.
+
+    ``primitive`` says that the structure is its primitive cell, which the
+    site limit then names.
+    """
     if len(structure) == 0:
         return ["the structure holds no atoms"]
     problems: list[str] = []
@@ -58,8 +66,9 @@ def composition_problems(structure: Structure, max_sites: int) -> list[str]:
             f"unknown element(s) {', '.join(unknown)}: not in the periodic table"
         )
     if len(structure) > max_sites:
+        where = " in the primitive cell" if primitive else ""
         problems.append(
-            f"{len(structure)} sites is more than the {max_sites} allowed "
+            f"{len(structure)} sites{where} is more than the {max_sites} allowed "
             "(setting ingest.max_sites)"
         )
     symbols = {el.symbol for el in structure.composition.elements}
@@ -71,8 +80,13 @@ def composition_problems(structure: Structure, max_sites: int) -> list[str]:
     return problems
 
 
-def distance_problems(structure: Structure, min_distance: float) -> list[str]:
-    """Return a problem when two atoms (periodic images included) are too close."""
+def distance_problems(
+    structure: Structure, min_distance: float, distances: np.ndarray | None = None
+) -> list[str]:
+    """Return a problem when two atoms (periodic images included) are too close.
+
+    ``distances`` is the structure's distance matrix when already computed.
+    """
     shortest_vector = min(structure.lattice.get_lll_reduced_lattice().abc)
     if shortest_vector < min_distance:
         return [
@@ -83,7 +97,9 @@ def distance_problems(structure: Structure, min_distance: float) -> list[str]:
         ]
     if len(structure) < 2:
         return []
-    dist = np.array(structure.distance_matrix, dtype=float)
+    if distances is None:
+        distances = np.asarray(structure.distance_matrix, dtype=float)
+    dist = np.array(distances, dtype=float)  # a copy: the diagonal is changed
     np.fill_diagonal(dist, math.inf)
     i, j = np.unravel_index(int(np.argmin(dist)), dist.shape)
     if dist[i, j] < min_distance:
@@ -98,18 +114,24 @@ def distance_problems(structure: Structure, min_distance: float) -> list[str]:
 
 
 def hydride_problems(
-    structure: Structure, max_sites: int = 20, min_distance: float = 0.5
+    structure: Structure,
+    max_sites: int = 20,
+    min_distance: float = 0.5,
+    primitive: bool = False,
 ) -> list[str]:
     """Return every reason why a structure is not an acceptable metal hydride.
 
     Parameters
     ----------
     structure
-        The structure to check.
+        The structure to check (ingest passes its primitive cell).
     max_sites
         Largest accepted number of sites.
     min_distance
         Smallest accepted interatomic distance in angstrom.
+    primitive
+        Whether ``structure`` is a primitive cell (named in the site-limit
+        reason).
 
     Returns
     -------
@@ -119,11 +141,17 @@ def hydride_problems(
     problems = lattice_problems(structure)
     if problems:
         return problems
-    problems = composition_problems(structure, max_sites)
+    problems = composition_problems(structure, max_sites, primitive)
     if any("disordered" in p or "unknown" in p for p in problems):
         return problems
-    if len(structure) <= max_sites:
-        problems += distance_problems(structure, min_distance)
+    if len(structure) > max_sites:
+        return problems
+    distances = np.asarray(structure.distance_matrix, dtype=float)
+    problems += distance_problems(structure, min_distance, distances)
+    if not any(p.startswith(("no hydrogen", "no metal")) for p in problems) and (
+        reason := metal_hydride_problem(structure, distances)
+    ):
+        problems.append(reason)
     return problems
 
 

@@ -7,14 +7,14 @@ import logging
 import math
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import moyopy
 import numpy as np
 from pymatgen.core import Element, Structure
 
 from matforge.core.chemistry import is_metal
-from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, energy_factor
-from matforge.schemas.features import HydrideFeatures
+from matforge.core.score import energy_factor
 
 AMU_TO_KG = 1.66053906660e-27
 AMU_TO_G = 1.66053906660e-24
@@ -30,6 +30,8 @@ class Symmetry:
     symbol: str | None
     crystal_system: str | None
     fingerprint: str
+    n_primitive: int | None = None
+    """Sites of the primitive cell (None when the symmetry search failed)."""
 
 
 _CRYSTAL_SYSTEMS = (
@@ -89,6 +91,7 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
         lattice = structure.lattice.get_niggli_reduced_lattice()
         lengths, angles = lattice.abc, lattice.angles
         n_primitive = len(structure)
+        known_primitive = None
     else:
         number = int(dataset.number)
         symbol = moyopy.HallSymbolEntry(dataset.hall_number).hm_short.replace(" ", "")
@@ -96,6 +99,7 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
         # the standard primitive cell is already reduced (Niggli for triclinic)
         lengths, angles = _cell_parameters(np.asarray(dataset.prim_std_cell.basis))
         n_primitive = len(dataset.prim_std_cell.numbers)
+        known_primitive = n_primitive
     parts = [
         structure.composition.reduced_formula,
         str(number),
@@ -104,7 +108,7 @@ def analyse_symmetry(structure: Structure, symprec: float = 0.1) -> Symmetry:
         *(f"{x:.1f}" for x in sorted(angles)),
     ]
     digest = hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()
-    return Symmetry(number, symbol, system, digest[:20])
+    return Symmetry(number, symbol, system, digest[:20], known_primitive)
 
 
 @cache
@@ -134,10 +138,11 @@ def hydride_features(
     symmetry: Symmetry,
     formation_energy_per_atom: float | None = None,
     e_above_hull: float | None = None,
-    e_threshold: float = DEFAULT_E_THRESHOLD,
-    sigma: float = DEFAULT_SIGMA,
-) -> HydrideFeatures:
-    """Compute the feature vector of a metal hydride.
+    *,
+    e_threshold: float,
+    sigma: float,
+) -> dict[str, Any]:
+    """Compute the feature vector of a metal hydride (plain values).
 
     Parameters
     ----------
@@ -152,8 +157,9 @@ def hydride_features(
 
     Returns
     -------
-    HydrideFeatures
-        The features.
+    dict
+        Feature name to value (the fields of
+        :class:`~matforge.schemas.features.HydrideFeatures`).
     """
     symbols = [site.specie.symbol for site in structure]
     counts: dict[str, int] = {}
@@ -184,24 +190,24 @@ def hydride_features(
     dist = np.asarray(structure.distance_matrix, dtype=float)
     h_idx = [i for i, s in enumerate(symbols) if s == "H"]
     m_idx = [i for i, s in enumerate(symbols) if props[s][2]]
-    return HydrideFeatures(
-        h_weight_fraction=w_h,
-        h_atomic_fraction=n_h / n_atoms,
-        formation_energy_per_atom=formation_energy_per_atom,
-        e_above_hull=e_above_hull,
-        storage_score=score,
-        crystal_system=symmetry.crystal_system,
-        spacegroup_number=symmetry.number,
-        volume_per_atom=volume / n_atoms,
-        density=cell_mass * AMU_TO_G / (volume * A3_TO_CM3),
-        h_volumetric_density=n_h * props["H"][0] * AMU_TO_KG / (volume * A3_TO_M3),
-        nelements=len(counts),
-        nsites=n_atoms,
-        mean_electronegativity=mean_chi,
-        std_electronegativity=float(np.sqrt(np.dot(weights, (chi - mean_chi) ** 2))),
-        mean_metal_electronegativity=float(mean_metal_chi),
-        mean_atomic_mass=cell_mass / n_atoms,
-        metal_h_ratio=n_metal / n_h if n_h else math.inf,
-        min_metal_h_distance=_shortest_pair(dist, m_idx, h_idx),
-        min_h_h_distance=_shortest_pair(dist, h_idx, h_idx),
-    )
+    return {
+        "h_weight_fraction": w_h,
+        "h_atomic_fraction": n_h / n_atoms,
+        "formation_energy_per_atom": formation_energy_per_atom,
+        "e_above_hull": e_above_hull,
+        "storage_score": score,
+        "crystal_system": symmetry.crystal_system,
+        "spacegroup_number": symmetry.number,
+        "volume_per_atom": volume / n_atoms,
+        "density": cell_mass * AMU_TO_G / (volume * A3_TO_CM3),
+        "h_volumetric_density": n_h * props["H"][0] * AMU_TO_KG / (volume * A3_TO_M3),
+        "nelements": len(counts),
+        "nsites": n_atoms,
+        "mean_electronegativity": mean_chi,
+        "std_electronegativity": float(np.sqrt(np.dot(weights, (chi - mean_chi) ** 2))),
+        "mean_metal_electronegativity": float(mean_metal_chi),
+        "mean_atomic_mass": cell_mass / n_atoms,
+        "metal_h_ratio": n_metal / n_h if n_h else math.inf,
+        "min_metal_h_distance": _shortest_pair(dist, m_idx, h_idx),
+        "min_h_h_distance": _shortest_pair(dist, h_idx, h_idx),
+    }

@@ -1,4 +1,4 @@
-"""Geometry of a relaxation: how far the atoms moved."""
+"""Geometry: primitive cells, and how far the atoms moved in a relaxation."""
 
 from __future__ import annotations
 
@@ -42,3 +42,38 @@ def site_rmsd(initial: Structure, final: Structure) -> float:
     delta -= np.round(delta)
     cart = delta @ np.asarray(final.lattice.matrix)
     return float(np.sqrt(np.mean(np.sum(cart**2, axis=1))))
+
+
+def primitive_cell(
+    structure: Structure, symprec: float = 0.1, n_primitive: int | None = None
+) -> Structure:
+    """Return the primitive cell of an ordered structure, Niggli-reduced.
+
+    A structure that is already primitive comes back as it is (the same
+    object, its cell as written); a conventional cell or a supercell comes
+    back as its Niggli-reduced primitive cell, with the positions of the input
+    (not symmetrised).
+
+    Parameters
+    ----------
+    structure
+        An ordered structure.
+    symprec
+        Distance tolerance in angstrom for sites that a lattice translation
+        maps onto each other.
+    n_primitive
+        The number of sites of the primitive cell when a symmetry search has
+        already found it (e.g. :attr:`~matforge.core.features.Symmetry.n_primitive`):
+        a structure with that many sites is returned at once, without a search.
+
+    Returns
+    -------
+    Structure
+        The primitive cell.
+    """
+    if n_primitive is not None and n_primitive >= len(structure):
+        return structure
+    reduced = structure.get_primitive_structure(tolerance=symprec)
+    if len(reduced) >= len(structure):
+        return structure
+    return reduced.get_reduced_structure("niggli")

@@ -4,9 +4,23 @@ A candidate is compared with the known materials of its reduced formula only:
 
 - ``matched_ids``: known materials that pymatgen's ``StructureMatcher`` finds
   to be the same crystal (any setting, rotation, small distortion, supercell);
-- ``same_formula``: a known material has exactly this cell formula, Z included
-  (generated Ti2H4 against known TiH2 with Z = 1 is not the same formula);
-- ``same_ratio``: a known material has this reduced formula.
+- ``reference_id``: the one known material the candidate is reported against
+  (the paper's "MP id" column): the first matched material; without a match, the
+  first known material of the same ratio whose cell is known; else the first
+  known composition of that ratio (the offline MP compositions carry no cell);
+- ``same_formula`` (the paper's column): the candidate's cell formula, Z
+  included, is the cell formula of ``reference_id`` as MP lists it. The paper
+  marks Ti1H2 TRUE and Ti2H4 FALSE against mp-1077482 (TiH2, Z = 1): a doubled
+  TiH2 cell is not the same formula as its reference, even where another TiH2
+  polymorph happens to have a Ti2H4 cell (mp-1077353): that one is listed in
+  ``same_formula_ids`` (every known material with exactly this cell formula),
+  which does not set the flag;
+- ``same_ratio``: a known material or composition has this reduced formula.
+
+Known materials without a structure (:meth:`KnownMaterial.from_composition`,
+e.g. the 84,295 offline MP compositions) count for ``same_ratio`` and
+``reference_id`` but never match a crystal, and never make ``same_formula``
+true: their cell (Z) is unknown.
 
 Matching compares cells reduced once (Niggli, primitive) by the matcher's own
 reduction, so that every pair costs only the lattice and site search; two
@@ -122,11 +136,21 @@ def entries_match(a: MatchEntry, b: MatchEntry, matcher: StructureMatcher) -> bo
 
 @dataclass(frozen=True)
 class KnownMaterial:
-    """A known material: its id, its cell composition and, optionally, its crystal."""
+    """A known material: its id, its composition and, optionally, its crystal.
+
+    ``cell_known`` is False for a composition known only by its ratio (a
+    reduced formula without Z, as in the offline MP compositions).
+    """
 
     material_id: str
     composition: Composition
     entry: MatchEntry | None = None
+    cell_known: bool = True
+    _formula: str = field(default="", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Keep the reduced formula (asked for once per comparison)."""
+        object.__setattr__(self, "_formula", self.composition.reduced_formula)
 
     @classmethod
     def from_structure(cls, material_id: str, structure: Structure) -> KnownMaterial:
@@ -135,10 +159,17 @@ class KnownMaterial:
             material_id, structure.composition, MatchEntry(material_id, structure)
         )
 
+    @classmethod
+    def from_composition(
+        cls, material_id: str, composition: Composition | str
+    ) -> KnownMaterial:
+        """Make a material known by its ratio only (no crystal, no Z)."""
+        return cls(material_id, Composition(composition), None, cell_known=False)
+
     @property
     def reduced_formula(self) -> str:
         """Its reduced formula."""
-        return self.composition.reduced_formula
+        return self._formula
 
 
 @dataclass(frozen=True)
@@ -150,6 +181,8 @@ class Novelty:
     matched_ids: tuple[str, ...] = ()
     same_formula_ids: tuple[str, ...] = ()
     same_ratio_ids: tuple[str, ...] = ()
+    reference_id: str | None = None
+    reference_formula: str | None = None
 
     @property
     def matched_id(self) -> str | None:
@@ -158,8 +191,10 @@ class Novelty:
 
     @property
     def same_formula(self) -> bool:
-        """Whether a known material has exactly this cell formula (Z included)."""
-        return bool(self.same_formula_ids)
+        """Whether the reference material has exactly this cell formula (Z too)."""
+        return self.reference_formula is not None and (
+            self.reference_formula == self.formula
+        )
 
     @property
     def same_ratio(self) -> bool:
@@ -208,32 +243,73 @@ def assess_novelty(
     Returns
     -------
     Novelty
-        The known ids that match, share the formula, share the ratio; each sorted
-        (mp-2 before mp-10).
+        The known ids that match, share the cell formula, share the ratio; each
+        sorted (mp-2 before mp-10); the reference id and its cell formula.
     """
     reduced_formula = composition.reduced_formula
     same = [k for k in known if k.reduced_formula == reduced_formula]
     if structure is not None and entry is None:
         entry = MatchEntry("", structure)
-    matched = [
-        k.material_id
-        for k in same
-        if entry is not None
-        and k.entry is not None
-        and entries_match(entry, k.entry, matcher)
-    ]
+    matched = sorted(
+        {
+            k.material_id
+            for k in same
+            if entry is not None
+            and k.entry is not None
+            and entries_match(entry, k.entry, matcher)
+        },
+        key=_id_order,
+    )
+    reference = _reference(same, matched)
     return Novelty(
         formula=formula_of(composition),
         reduced_formula=reduced_formula,
-        matched_ids=tuple(sorted(set(matched), key=_id_order)),
+        matched_ids=tuple(matched),
         same_formula_ids=tuple(
             sorted(
-                {k.material_id for k in same if k.composition == composition},
+                {
+                    k.material_id
+                    for k in same
+                    if k.cell_known and k.composition == composition
+                },
                 key=_id_order,
             )
         ),
         same_ratio_ids=tuple(sorted({k.material_id for k in same}, key=_id_order)),
+        reference_id=reference.material_id if reference is not None else None,
+        reference_formula=formula_of(reference.composition)
+        if reference is not None and reference.cell_known
+        else None,
     )
+
+
+def _reference(
+    same: Sequence[KnownMaterial], matched: Sequence[str]
+) -> KnownMaterial | None:
+    """Return the known material a candidate is reported against.
+
+    The first matched one; else the first of the ratio whose cell is known;
+    else the first known composition of the ratio (ids in :func:`_id_order`).
+    """
+    by_id: dict[str, KnownMaterial] = {}
+    for k in sorted(same, key=lambda k: (not k.cell_known, _id_order(k.material_id))):
+        by_id.setdefault(k.material_id, k)  # an id with a cell wins
+    if matched:
+        return by_id[matched[0]]
+    with_cell = [k for k in by_id.values() if k.cell_known]
+    pool = with_cell or list(by_id.values())
+    return min(pool, key=lambda k: _id_order(k.material_id)) if pool else None
+
+
+def known_compositions(
+    records: Iterable[tuple[str, Composition | str]],
+) -> list[KnownMaterial]:
+    """Return ratio-only known materials from ``(material_id, formula)`` pairs."""
+    seen: dict[str, KnownMaterial] = {}
+    for material_id, composition in records:
+        if material_id not in seen:
+            seen[material_id] = KnownMaterial.from_composition(material_id, composition)
+    return list(seen.values())
 
 
 def known_materials(

@@ -7,9 +7,10 @@ does not give ``f``; matforge uses a smooth, decreasing Gaussian tail,
     f(E) = Phi((E_0 - E) / sigma) = 0.5 * erfc((E - E_0) / (sqrt(2) sigma)),
 
 the probability that a formation energy with Gaussian uncertainty ``sigma``
-lies below the threshold ``E_0``. With ``E_0 = 0.121`` and ``sigma = 0.241``
-eV/atom it reproduces every row of the published candidates table within its
-rounding (largest deviation 0.00041).
+lies below the threshold ``E_0``. The parameters are settings
+(:class:`matforge.settings.ScoreSettings`, where their defaults are defined
+once): with the defaults it reproduces every row of the published candidates
+table within its rounding.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import math
 from dataclasses import dataclass
 
 from pymatgen.core import Composition, Element
-
-DEFAULT_E_THRESHOLD = 0.121
-DEFAULT_SIGMA = 0.241
 
 
 @dataclass(frozen=True)
@@ -54,8 +52,8 @@ def h_weight_fraction(composition: Composition | str) -> float:
 
 def energy_factor(
     formation_energy_per_atom: float,
-    e_threshold: float = DEFAULT_E_THRESHOLD,
-    sigma: float = DEFAULT_SIGMA,
+    e_threshold: float,
+    sigma: float,
 ) -> float:
     """Return the energy factor ``f(E)``, smooth and decreasing, in (0, 1).
 
@@ -84,8 +82,8 @@ def energy_factor(
 def storage_score(
     composition: Composition | str,
     formation_energy_per_atom: float,
-    e_threshold: float = DEFAULT_E_THRESHOLD,
-    sigma: float = DEFAULT_SIGMA,
+    e_threshold: float,
+    sigma: float,
 ) -> StorageScore:
     """Return the Hydrogen Storage Score of a composition.
 
@@ -112,3 +110,31 @@ def storage_score(
         energy_factor=factor,
         storage_score=w_h * factor,
     )
+
+
+def score_of_formula(
+    formula: str, formation_energy_per_atom: float, e_threshold: float, sigma: float
+) -> StorageScore:
+    """Return the storage score of a formula written by a person.
+
+    Raises
+    ------
+    ValueError
+        If the formula cannot be read, names something that is not an element,
+        holds no hydrogen, or the energy is not a finite number; the message
+        names the input.
+    """
+    from matforge.core.chemistry import unknown_species
+
+    try:
+        comp = Composition(formula)
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"cannot read formula {formula!r}: {exc}") from None
+    unknown = unknown_species(comp)
+    if unknown:
+        raise ValueError(
+            f"cannot read formula {formula!r}: unknown element(s) {', '.join(unknown)}"
+        )
+    if comp["H"] == 0:
+        raise ValueError(f"{formula} holds no hydrogen")
+    return storage_score(comp, formation_energy_per_atom, e_threshold, sigma)

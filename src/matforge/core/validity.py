@@ -7,7 +7,7 @@ import math
 from pymatgen.core import Composition, Structure
 
 from matforge.core.checks import distance_problems, lattice_problems
-from matforge.core.chemistry import is_charge_balanced, is_metal_hydride
+from matforge.core.chemistry import is_charge_balanced, metal_hydride_problem
 
 
 def candidate_problems(
@@ -60,10 +60,10 @@ def candidate_problems(
     problems: list[str] = []
     if require_converged and not converged:
         problems.append("the relaxation did not converge")
-    if not is_metal_hydride(composition):
-        problems.append(
-            f"{composition.reduced_formula} is not a metal hydride (no H or no metal)"
-        )
+    # the one metal-hydride rule of ingest, expansion and candidates
+    not_a_hydride = metal_hydride_problem(structure)
+    if not_a_hydride is not None:
+        problems.append(not_a_hydride)
     geometry = lattice_problems(structure)
     problems += geometry or distance_problems(structure, min_distance)
     if charge_neutrality and not is_charge_balanced(

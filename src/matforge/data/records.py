@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymatgen.core import Composition, Structure
@@ -19,7 +19,12 @@ SNIPPET = 200
 
 @dataclass
 class RawRecord:
-    """One structure (or the reason it could not be read) from an input."""
+    """One structure (or the reason it could not be read) from an input.
+
+    ``input`` names the record (the file and its place in it); ``file`` the
+    file alone, for per-file reports; ``notes`` what the reader changed or left
+    out (isotopes read as hydrogen, velocities, oxidation states).
+    """
 
     input: str
     structure: Structure | None = None
@@ -32,12 +37,16 @@ class RawRecord:
     band_gap: Any = None
     error: str | None = None
     snippet: str = ""
+    file: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def failed(cls, input: str, error: str, snippet: Any = "") -> RawRecord:
+    def failed(
+        cls, input: str, error: str, snippet: Any = "", file: str | None = None
+    ) -> RawRecord:
         """Return a record that could not be read."""
         text = snippet if isinstance(snippet, str) else repr(snippet)
-        return cls(input=input, error=error, snippet=text[:SNIPPET])
+        return cls(input=input, error=error, snippet=text[:SNIPPET], file=file)
 
 
 def _short(exc: BaseException | Warning | str) -> str:

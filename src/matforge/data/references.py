@@ -19,7 +19,7 @@ from pymatgen.core import Structure
 
 from matforge.errors import DataNotFoundError
 from matforge.schemas.reference import ReferenceDoc
-from matforge.stores.queries import scan_documents
+from matforge.stores.queries import has_document, scan_documents
 from matforge.stores.writes import UpsertResult, upsert_documents
 
 if TYPE_CHECKING:
@@ -103,13 +103,12 @@ def ensure_references(factory: StoreFactory) -> int:
     try:
         path = references_path(factory.settings)
     except DataNotFoundError:
-        if store._collection.find_one({}, {"_id": 1}) is None:
+        if not has_document(store):
             raise
         logger.warning("references file not found; using the stored references")
         return 0
     source = OFFLINE_SOURCE.format(name=path.name)
-    # find_one: no full count of the collection, which montydb decodes entirely
-    if store._collection.find_one({"source": source}, {"_id": 1}) is not None:
+    if has_document(store, {"source": source}):
         return 0
     result = load_references(factory, path)
     logger.info("loaded %d references from %s", len(result.inserted), path.name)
@@ -217,3 +216,112 @@ def known_documents(
     for docs in found.values():
         docs.sort(key=lambda d: d["material_id"])
     return dict(found)
+
+
+def known_for(factory: StoreFactory, formulas: Iterable[str]) -> list[Any]:
+    """Return the known materials of some reduced formulas, for novelty checks.
+
+    The stored hydrides and references (crystals: they can match a structure)
+    and the Materials Project's offline compositions (known by ratio only:
+    they set "same ratio" and the reference id, never a structure match).
+    """
+    from matforge.core.novelty import known_compositions, known_materials
+    from matforge.data.phases import offline_phases
+
+    formulas = set(formulas)
+    found = known_documents(
+        [factory.store("hydrides"), factory.store("references")], formulas
+    )
+    settings = factory.settings
+    compositions = offline_phases(
+        settings.shared_data_dir(),
+        include_mp20=settings.candidates.phases_include_mp20,
+    )
+    return known_materials(
+        [
+            (d["material_id"], Structure.from_dict(d["structure"]))
+            for docs in found.values()
+            for d in docs
+        ]
+    ) + known_compositions(
+        (mid, rf) for rf in formulas for mid in compositions.ids_with_formula(rf)
+    )
+
+
+def novelty_of_structures(
+    factory: StoreFactory, structures: dict[str, Structure]
+) -> dict[str, Any]:
+    """Return each crystal's :class:`~matforge.core.novelty.Novelty`, by id.
+
+    Matched with the candidates settings' tolerances against :func:`known_for`.
+    """
+    from matforge.core.novelty import assess_novelty, make_matcher
+
+    params = factory.settings.candidates
+    matcher = make_matcher(params.ltol, params.stol, params.angle_tol)
+    known = known_for(
+        factory, {s.composition.reduced_formula for s in structures.values()}
+    )
+    return {
+        key: assess_novelty(structure, structure.composition, known, matcher)
+        for key, structure in structures.items()
+    }
+
+
+def novelty_of_records(
+    factory: StoreFactory, records: Iterable[Any], from_mp: bool = False
+) -> list[dict[str, Any]]:
+    """Tell for each read record whether its crystal is known (``matforge novelty``).
+
+    The known materials are those of :func:`known_for` (the offline references
+    loaded on first use; with ``from_mp``, the Materials Project materials of
+    the records' chemical systems too).
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    records
+        Records as :func:`matforge.data.files.read_paths` yields them.
+    from_mp
+        Also load the Materials Project materials of these chemical systems.
+
+    Returns
+    -------
+    list of dict
+        One answer per record, in order: ``input``, ``formula``,
+        ``reduced_formula``, ``same_formula``, ``same_ratio``, ``matched_id``,
+        ``reference_id`` and ``known_ids_same_ratio``, or ``input`` and
+        ``error`` for a record without a structure.
+    """
+    records = list(records)
+    readable = [r for r in records if r.structure is not None]
+    ensure_references(factory)
+    if from_mp:
+        systems = {
+            "-".join(sorted(el.symbol for el in r.structure.composition.elements))
+            for r in readable
+        }
+        load_mp_references(factory, systems)
+    results = novelty_of_structures(
+        factory, {str(i): r.structure for i, r in enumerate(records) if r.structure}
+    )
+    answers: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        if record.structure is None:
+            answers.append({"input": record.input, "error": record.error})
+            continue
+        result = results[str(index)]
+        answers.append(
+            {
+                "input": record.input,
+                "formula": result.formula,
+                "reduced_formula": result.reduced_formula,
+                "same_formula": result.same_formula,
+                "same_ratio": result.same_ratio,
+                "matched_id": result.matched_id,
+                "reference_id": result.reference_id,
+                "known_ids_same_ratio": list(result.same_ratio_ids),
+            }
+        )
+    return answers

@@ -1,17 +1,19 @@
 """DFT formation energies on the Materials Project scale (pure; no store).
 
-The recipe is that of :mod:`matforge.potentials.formation`, with DFT total
+The recipe is that of :mod:`matforge.core.formation`, with DFT total
 energies in place of the potential's:
 
 1. the compound's DFT total energy (GPAW here, VASP on a cluster);
-2. the MP2020 corrections (:func:`~matforge.potentials.formation.mp2020_corrected`,
+2. the MP2020 corrections (:func:`~matforge.core.formation.mp2020_corrected`,
    the Materials Project's own scheme: in a hydride -0.179 eV per H atom; the
    anion and GGA+U corrections where they apply), since the energy is a plain
    PBE energy like MP's uncorrected GGA ones;
 3. elemental references computed with the same code and settings, from the
    ground-state structures of ``mp_elemental_references.json.gz`` (reduced to
-   their primitive cells): metals relaxed like the compounds; hydrogen either
-   MP's H2 molecular crystal with its cell kept and its atoms relaxed
+   their primitive cells; a small standard cell, :data:`STANDARD_CELLS`, where
+   MP's ground state is large and ``small_reference_cells`` is on): metals
+   relaxed like the compounds; hydrogen either MP's H2 molecular crystal
+   with its cell kept and its atoms relaxed
    (``hydrogen_reference = "solid"``; PBE does not bind the crystal, so a cell
    relaxation would only drift) or one H2 molecule in a cubic box
    (``"molecule"``; Gamma point, one process). MP2020 corrects no element.
@@ -20,19 +22,19 @@ energies in place of the potential's:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pymatgen.core import Lattice, Structure
 
-from matforge.dft.availability import DftError
-from matforge.potentials.formation import (
+from matforge.core.formation import (
     CorrectedEnergy,
     ElementalReference,
     formation_energy_per_atom,
     mp2020_corrected,
 )
+from matforge.dft.availability import DftError
 
 if TYPE_CHECKING:
     from matforge.settings import DftSettings
@@ -52,6 +54,55 @@ class ReferenceSetup:
     relax_cell: bool
     mp_id: str | None
     mp_energy_per_atom: float | None
+    cell: str = "mp"
+    """``mp`` (MP's ground state), ``molecule`` or a standard cell's name."""
+
+    @property
+    def key(self) -> str:
+        """What names the reference's task: the element, and a standard cell."""
+        return (
+            self.element
+            if self.cell in {"mp", "molecule"}
+            else (f"{self.element}:{self.cell}")
+        )
+
+
+def _bcc(element: str, a: float) -> Structure:
+    return Structure.from_spacegroup(
+        "Im-3m", Lattice.cubic(a), [element], [[0, 0, 0]]
+    ).get_primitive_structure()
+
+
+def _trigonal_selenium() -> Structure:
+    # trigonal Se (P3_121), chains along c; a, c and x of the measured crystal
+    return Structure.from_spacegroup(
+        "P3_121", Lattice.hexagonal(4.366, 4.954), ["Se"], [[0.2254, 0, 1 / 3]]
+    )
+
+
+def _black_phosphorus() -> Structure:
+    # orthorhombic black P (Cmce), its 4-atom primitive cell
+    return Structure.from_spacegroup(
+        "Cmce",
+        Lattice.orthorhombic(3.3136, 10.478, 4.3763),
+        ["P"],
+        [[0, 0.10168, 0.08056]],
+    ).get_primitive_structure()
+
+
+STANDARD_CELLS: dict[str, tuple[str, Callable[[], Structure]]] = {
+    "Na": ("bcc", lambda: _bcc("Na", 4.23)),
+    "K": ("bcc", lambda: _bcc("K", 5.28)),
+    "Rb": ("bcc", lambda: _bcc("Rb", 5.70)),
+    "Cs": ("bcc", lambda: _bcc("Cs", 6.16)),
+    "Se": ("trigonal", _trigonal_selenium),
+    "P": ("black", _black_phosphorus),
+}
+"""Small standard cells of elements whose MP ground state is large (Na: 29
+atoms, K: 20, Rb: 8, Cs: 29, Se: 64, P: 42 in the primitive cell). The energy
+offset each makes (small cell minus MP's ground state) is a few meV/atom and is
+listed in the README; it moves a compound's formation energy by the atom share
+of the element times that offset."""
 
 
 def h2_in_a_box(box: float) -> Structure:
@@ -100,11 +151,25 @@ def reference_setup(
             relax_cell=False,
             mp_id=None,
             mp_energy_per_atom=None,
+            cell="molecule",
         )
     if element not in references:
         raise DftError(f"no MP reference structure for {element}")
     ref = references[element]
     structure = ref.structure.get_primitive_structure()
+    standard = STANDARD_CELLS.get(element) if settings.small_reference_cells else None
+    if standard is not None and len(standard[1]()) < len(structure):
+        name, make = standard
+        return ReferenceSetup(
+            element=element,
+            structure=make(),
+            molecule=False,
+            relax=settings.relax,
+            relax_cell=settings.relax_cell,
+            mp_id=None,
+            mp_energy_per_atom=None,
+            cell=name,
+        )
     return ReferenceSetup(
         element=element,
         structure=structure,

@@ -1,31 +1,26 @@
 """The causal discovery stage: hydrides in, a graph document in causal_graphs out.
 
-The science is in :mod:`matforge.causal`; here the stage reads its input from
-and writes its output to the stores of one :class:`~matforge.stores.StoreFactory`.
-Large bytes (the PNG, the DOT source and the table the graph was found on) go
-to the data store; the graph document keeps references to them.
+The science is in :mod:`matforge.causal`; the graph's storage (document and
+pictures) in :mod:`matforge.stores.causal`. Here the stage reads the
+hydrides, runs FCI with the causal settings and stores the result.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jobflow import Maker, job
-
-from matforge.schemas.causal import ArtefactRef, CausalGraphDoc
+from matforge.flows.stage import StageMaker, execute_stage, stage_job
+from matforge.stores.causal import HYDRIDE_SOURCE, save_artefacts, store_graph
 
 if TYPE_CHECKING:
     from maggma.core import Store
 
     from matforge.causal.table import PreparedTable
-    from matforge.settings import CausalSettings
+    from matforge.schemas.causal import CausalGraphDoc
+    from matforge.settings import CausalSettings, MatforgeSettings
     from matforge.stores import StoreFactory
-
-HYDRIDE_SOURCE = "collection:hydrides"
 
 
 def hydride_prepared_table(store: Store, causal: CausalSettings) -> PreparedTable:
@@ -122,123 +117,6 @@ def render_artefacts(doc: CausalGraphDoc, table: PreparedTable) -> dict[str, byt
     }
 
 
-_CONTENT_TYPES = {"png": "image/png", "dot": "text/vnd.graphviz", "csv": "text/csv"}
-
-
-def save_artefacts(
-    data_store: Store, doc: CausalGraphDoc, blobs: dict[str, bytes]
-) -> CausalGraphDoc:
-    """Write artefacts to the data store and return the document referencing them.
-
-    Each artefact is one document ``{blob_uuid, data (base64), ...}``; its key is
-    derived from the graph id, so re-running the same analysis replaces it.
-
-    Parameters
-    ----------
-    data_store
-        The store of large bytes (``StoreFactory.data_store()``).
-    doc
-        The graph document.
-    blobs
-        Artefact kind (png, dot, csv) to bytes.
-
-    Returns
-    -------
-    CausalGraphDoc
-        A copy of ``doc`` with its ``artefacts``.
-    """
-    refs = []
-    for kind, data in blobs.items():
-        ref = ArtefactRef(
-            kind=kind,
-            blob_uuid=f"{doc.graph_id}-{kind}",
-            content_type=_CONTENT_TYPES.get(kind, "application/octet-stream"),
-            size=len(data),
-            sha1=hashlib.sha1(data, usedforsecurity=False).hexdigest(),
-        )
-        data_store.update(
-            [
-                {
-                    "blob_uuid": ref.blob_uuid,
-                    "graph_id": doc.graph_id,
-                    "kind": kind,
-                    "content_type": ref.content_type,
-                    "sha1": ref.sha1,
-                    "encoding": "base64",
-                    "data": base64.b64encode(data).decode("ascii"),
-                }
-            ],
-            key="blob_uuid",
-        )
-        refs.append(ref)
-    return doc.model_copy(update={"artefacts": refs})
-
-
-def load_artefact(data_store: Store, ref: ArtefactRef) -> bytes:
-    """Read an artefact's bytes back from the data store.
-
-    Raises
-    ------
-    KeyError
-        If it is not there or its bytes do not match the reference.
-    """
-    found = data_store.query_one({"blob_uuid": ref.blob_uuid})
-    if found is None:
-        raise KeyError(f"artefact {ref.blob_uuid} is not in the data store")
-    data = base64.b64decode(found["data"])
-    if hashlib.sha1(data, usedforsecurity=False).hexdigest() != ref.sha1:
-        raise KeyError(f"artefact {ref.blob_uuid} does not match its SHA-1")
-    return data
-
-
-def store_graph(store: Store, doc: CausalGraphDoc) -> None:
-    """Write a graph document into the causal_graphs store (replacing its id)."""
-    store.update([doc.model_dump(mode="json")], key="graph_id")
-
-
-def latest_graph(
-    store: Store, target: str | None = None, source: str = HYDRIDE_SOURCE
-) -> CausalGraphDoc | None:
-    """Return the newest graph of a source (and target), or None.
-
-    Parameters
-    ----------
-    store
-        The causal_graphs store.
-    target
-        Only graphs of this target (any when None).
-    source
-        Only graphs found on this data source.
-    """
-    criteria: dict[str, Any] = {"data.source": source}
-    if target is not None:
-        criteria["target"] = target
-    docs = list(store.query(criteria))
-    if not docs:
-        return None
-    newest = max(docs, key=lambda d: str(d.get("last_updated")))
-    newest.pop("_id", None)
-    return CausalGraphDoc.model_validate(newest)
-
-
-def selected_features(store: Store, target: str = "storage_score") -> list[str]:
-    """Return the features the newest hydride graph selected for a target.
-
-    Later stages call this to read the stage's result.
-
-    Raises
-    ------
-    LookupError
-        If no graph of the hydrides for that target is stored.
-    """
-    doc = latest_graph(store, target)
-    if doc is None:
-        raise LookupError(
-            f"no causal graph of the hydrides for {target!r}; run `matforge causal`"
-        )
-    return list(doc.selected_features)
-
-
 def run_causal_stage(
     factory: StoreFactory,
     causal: CausalSettings,
@@ -274,49 +152,75 @@ def run_causal_stage(
     return doc, blobs
 
 
+def causal_stage(
+    factory: StoreFactory,
+    settings: MatforgeSettings,
+    run_id: str,
+    upstream: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Run FCI over the hydride features; the graph goes to ``causal_graphs``."""
+    doc, _ = run_causal_stage(factory, settings.causal)
+    return {
+        "graph_id": doc.graph_id,
+        "selected_features": list(doc.selected_features),
+    }
+
+
 @dataclass
-class CausalDiscoveryMaker(Maker):
-    """Causal discovery (FCI) over the hydride features, as a jobflow job.
+class CausalStageMaker(StageMaker):
+    """Causal discovery (FCI) around the storage score, as a stage of a campaign.
 
-    The job loads the matforge settings where it runs (environment, YAML
-    file), reads the hydrides through their store factory, writes the
-    :class:`~matforge.schemas.causal.CausalGraphDoc` into ``causal_graphs``
-    and its picture into the data store, and returns the document.
-
-    Parameters
-    ----------
-    name
-        Name of the job.
-    causal
-        Causal settings; None takes ``settings.causal`` where the job runs.
-    artefacts
-        Render and store the PNG, DOT and table CSV.
+    The job reads the hydrides, writes the
+    :class:`~matforge.schemas.causal.CausalGraphDoc` into ``causal_graphs`` and
+    its picture into the data store, and returns the graph id and the selected
+    features.
     """
 
     name: str = "causal discovery"
-    causal: CausalSettings | None = None
-    artefacts: bool = True
 
-    @job
-    def make(self, after: Any = None) -> CausalGraphDoc:
-        """Run the stage.
+    @stage_job
+    def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the stage; return its small output."""
+        return execute_stage(
+            self,
+            "causal",
+            lambda s: s.causal.model_dump(),
+            causal_stage,
+            upstream,
+        )
 
-        Parameters
-        ----------
-        after
-            Output of an earlier job (e.g. the ingest); unused, it only orders
-            the flow.
 
-        Returns
-        -------
-        CausalGraphDoc
-            The stored document.
-        """
-        from matforge.settings import load_settings
-        from matforge.stores import StoreFactory
+def analyse_csv(
+    csv_path: str,
+    causal: CausalSettings,
+    *,
+    categorical: list[str] | None = None,
+    ignore: list[str] | None = None,
+    artefacts: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[CausalGraphDoc, dict[str, bytes]]:
+    """Run the analysis on any table (``matforge causal --from-csv``; not stored).
 
-        settings = load_settings()
-        causal = self.causal if self.causal is not None else settings.causal
-        with StoreFactory(settings) as factory:
-            doc, _ = run_causal_stage(factory, causal, artefacts=self.artefacts)
-        return doc
+    Parameters
+    ----------
+    csv_path
+        The table (header row; ``.tsv``: tab-separated).
+    causal
+        The causal settings (``target`` names the column).
+    categorical, ignore
+        Categorical columns, and columns to leave out.
+    artefacts
+        Also render the PNG, DOT and table CSV.
+    progress
+        Called with 1 after every bootstrap resample.
+    """
+    from matforge.causal.table import prepare_table, read_csv_table
+
+    table = prepare_table(
+        read_csv_table(csv_path, categorical or [], ignore or []),
+        causal.target,
+        tiers=causal.tiers if causal.background_knowledge else (),
+        collinearity_r2=causal.collinearity_r2,
+    )
+    doc = analyse(table, causal, inputs=[csv_path], progress=progress)
+    return doc, render_artefacts(doc, table) if artefacts else {}

@@ -1,48 +1,43 @@
 """The whole discovery flow: every stage's Maker composed into one jobflow Flow.
 
 ingest -> features and score -> causal discovery -> train generator ->
-generate -> relax -> build candidates -> DFT validation of the top K (when
-``run.dft_validation``) -> report.
+generate -> relax -> build candidates -> DFT validation of the top K and the
+candidates rebuilt (when ``run.dft_validation``) -> report.
 
-The same flow runs in-process (:func:`run_discovery`, ``matforge run``) or on
-a cluster through FireWorks (``matforge submit``). Job ids are derived from
-the campaign's id and the stage, so a re-run overwrites the JobStore's
-documents instead of adding new ones; the stages themselves skip what they
-already did (see :mod:`matforge.flows.runs`).
+Composition only: each stage lives in its own module with its Maker. The same
+flow runs in-process (:func:`run_discovery`, ``matforge run``) or on a cluster
+through FireWorks (``matforge submit``). Job ids are derived from the
+campaign's id and the stage, so a re-run overwrites the JobStore's documents
+instead of adding new ones; the stages themselves skip what they already did
+(see :mod:`matforge.flows.stage`).
 """
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobflow import Flow, Maker
+from jobflow.managers.local import run_locally
 
+from matforge.flows.candidates import CandidatesMaker, RejudgeCandidatesMaker
+from matforge.flows.causal import CausalStageMaker
 from matforge.flows.dft import DFTValidationMaker
+from matforge.flows.features import FeaturesScoreMaker
+from matforge.flows.generator import GenerateMaker, TrainGeneratorMaker
+from matforge.flows.ingest import IngestMaker
 from matforge.flows.relax import RelaxGeneratedMaker
-from matforge.flows.runs import run_records
-from matforge.flows.stages import (
-    CandidatesMaker,
-    CausalStageMaker,
-    FeaturesScoreMaker,
-    GenerateMaker,
-    IngestMaker,
-    ReportMaker,
-    StageMaker,
-    TrainGeneratorMaker,
-    run_candidates,
-)
+from matforge.flows.report import ReportMaker
+from matforge.flows.stage import MatforgeMaker, job_settings, merged_settings
 from matforge.schemas.common import content_hash
+from matforge.stores import StoreFactory
+from matforge.stores.lock import store_writer
+from matforge.stores.runs import run_summary
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from matforge.settings import MatforgeSettings
 
 # Sections that shape a campaign's results (not where it is stored or run).
@@ -96,23 +91,23 @@ class DiscoveryFlowMaker(Maker):
         Name of the flow.
     run_id
         The campaign, recorded on every document.
-    overrides
-        Settings patched over those loaded where each job runs (never the store).
+    settings
+        Science settings of every job (see :func:`~matforge.flows.stage.job_settings`).
     dft_validation
         Add the DFT validation of the top candidates.
     stages
-        The Makers, by stage; the defaults get ``run_id`` and ``overrides``.
+        The Makers, by stage; the defaults get ``run_id`` and ``settings``.
     """
 
     name: str = "matforge discovery"
     run_id: str = "default"
-    overrides: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     dft_validation: bool = False
-    stages: dict[str, StageMaker] = field(default_factory=dict)
+    stages: dict[str, MatforgeMaker] = field(default_factory=dict)
 
-    def _makers(self) -> list[tuple[str, StageMaker]]:
-        common = {"run_id": self.run_id, "overrides": self.overrides}
-        defaults: list[tuple[str, StageMaker]] = [
+    def _makers(self) -> list[tuple[str, MatforgeMaker]]:
+        common = {"run_id": self.run_id, "settings": self.settings}
+        defaults: list[tuple[str, MatforgeMaker]] = [
             ("ingest", IngestMaker(**common)),
             ("features", FeaturesScoreMaker(**common)),
             ("causal", CausalStageMaker(**common)),
@@ -123,6 +118,7 @@ class DiscoveryFlowMaker(Maker):
         ]
         if self.dft_validation:
             defaults.append(("dft", DFTValidationMaker(**common)))
+            defaults.append(("rejudge", RejudgeCandidatesMaker(settings=self.settings)))
         defaults.append(("report", ReportMaker(**common)))
         return [(stage, self.stages.get(stage, maker)) for stage, maker in defaults]
 
@@ -152,7 +148,8 @@ def discovery_flow(
     Parameters
     ----------
     settings
-        The settings (``run`` shapes the flow).
+        The settings (``run`` shapes the flow); their science sections travel
+        with every job.
     quick
         A small but complete campaign.
     """
@@ -160,38 +157,18 @@ def discovery_flow(
     run_id = campaign_run_id(settings, overrides)
     maker = DiscoveryFlowMaker(
         run_id=run_id,
-        overrides=overrides,
+        settings=job_settings(merged_settings(settings, overrides)),
         dft_validation=settings.run.dft_validation,
     )
     return run_id, maker.make(), overrides
 
 
-@contextmanager
-def _config_file(path: str | Path | None) -> Iterator[None]:
-    """Let the jobs (which load their own settings) read this YAML file."""
-    if path is None:
-        yield
-        return
-    old = os.environ.get("MATFORGE_CONFIG_FILE")
-    os.environ["MATFORGE_CONFIG_FILE"] = str(Path(path).resolve())
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MATFORGE_CONFIG_FILE", None)
-        else:
-            os.environ["MATFORGE_CONFIG_FILE"] = old
-
-
-def run_discovery(
-    settings: MatforgeSettings,
-    quick: bool = False,
-    config_file: str | Path | None = None,
-) -> dict[str, Any]:
+def run_discovery(settings: MatforgeSettings, quick: bool = False) -> dict[str, Any]:
     """Run the discovery flow in this process and return its summary.
 
     Stages finished earlier for the same inputs and settings are skipped, so
-    this resumes an interrupted campaign.
+    this resumes an interrupted campaign. On the embedded store the run holds
+    the writer lock: a second campaign started beside it stops at once.
 
     Parameters
     ----------
@@ -199,25 +176,19 @@ def run_discovery(
         The settings; the store is where every job writes.
     quick
         A small but complete campaign.
-    config_file
-        The YAML file the settings came from, passed on to the jobs.
 
     Returns
     -------
     dict
-        See :func:`run_summary`.
+        See :func:`~matforge.stores.runs.run_summary`.
     """
-    from jobflow.managers.local import run_locally
-
-    from matforge.stores import StoreFactory
-
-    run_id, flow, _ = discovery_flow(settings, quick)
     start = time.perf_counter()
     with (
-        _config_file(config_file),
         StoreFactory(settings) as factory,
+        store_writer(factory, "matforge run" + (" --quick" if quick else "")),
         warnings.catch_warnings(),
     ):
+        run_id, flow, _ = discovery_flow(settings, quick)
         warnings.filterwarnings("ignore", message="cd is deprecated")
         responses = run_locally(
             flow,
@@ -237,50 +208,3 @@ def run_discovery(
         stage["skipped"] = skipped.get(stage["stage"])
     summary["seconds"] = time.perf_counter() - start
     return summary
-
-
-_COUNTS = {
-    "ingest": "hydrides",
-    "features": "with_score",
-    "causal": "selected_features",
-    "train": "epochs_run",
-    "generate": "generated",
-    "relax": "relaxed",
-    "candidates": "candidates",
-    "dft": "validated",
-    "report": "files",
-}
-
-
-def run_summary(factory: Any, run_id: str, top: int = 10) -> dict[str, Any]:
-    """Return a campaign's stages (count, time, status) and top candidates.
-
-    Parameters
-    ----------
-    factory
-        The store factory.
-    run_id
-        The campaign.
-    top
-        Candidates to list.
-    """
-    stages = []
-    for record in run_records(factory, run_id):
-        output = record.get("output") or {}
-        count = output.get(_COUNTS.get(record["stage"], ""), None)
-        if isinstance(count, list):
-            count = len(count)
-        stages.append(
-            {
-                "stage": record["stage"],
-                "status": record["status"],
-                "count": count,
-                "seconds": record.get("seconds"),
-                "finished_at": record.get("updated_at"),
-            }
-        )
-    return {
-        "run_id": run_id,
-        "stages": stages,
-        "top_candidates": run_candidates(factory, run_id, top),
-    }

@@ -1,8 +1,9 @@
-"""The generator stage: train from the hydrides collection, sample into the store.
+"""The generator stages: train from the hydrides collection, sample into the store.
 
 Thin glue around :mod:`matforge.ml`: the science is there; here the inputs
 are read from and the outputs written to the store factory's collections
-(``hydrides`` -> ``models`` + data store -> ``generated``).
+(``hydrides`` -> ``models`` + data store -> ``generated``). Two stages of a
+campaign live here, train and generate, each with its Maker.
 """
 
 from __future__ import annotations
@@ -10,14 +11,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from matforge.errors import DataNotFoundError, MatforgeError
-from matforge.schemas.common import BuildMeta, content_hash, utcnow
+from matforge.flows.stage import StageMaker, execute_stage, stage_job
+from matforge.schemas.common import BuildMeta, content_hash
 from matforge.schemas.generator import GeneratedDoc, ModelDoc
-from matforge.stores.artefacts import get_bytes, get_json, put_bytes, put_json
+from matforge.stores.artefacts import put_bytes, put_json
+from matforge.stores.models import (
+    latest_model_doc,
+    model_checkpoint,
+    save_model_doc,
+    store_metrics,
+    update_model_doc,
+)
 from matforge.stores.writes import upsert_documents
 
 if TYPE_CHECKING:
@@ -26,7 +35,7 @@ if TYPE_CHECKING:
 
     from matforge.ml.model import CrystalDiffusionVAE
     from matforge.ml.sample import SamplingSettings
-    from matforge.settings import GeneratorSettings
+    from matforge.settings import GeneratorSettings, MatforgeSettings
     from matforge.stores.factory import StoreFactory
 
 logger = logging.getLogger(__name__)
@@ -117,6 +126,17 @@ def load_pretrain_graphs(
                 )
             )
     return parts, sorted(excluded)
+
+
+def pretrain_folder(settings: MatforgeSettings, skip: bool = False) -> Path | None:
+    """Return the MP-20 sample to pre-train on, or None when there is no pre-training.
+
+    Pre-training runs when ``ml.pretrain_epochs`` is above zero, unless
+    ``skip`` (``matforge train --quick`` / ``--no-pretrain``).
+    """
+    if skip or settings.ml.pretrain_epochs <= 0:
+        return None
+    return settings.shared_data_dir() / "mp20_sample"
 
 
 def build_model(settings: GeneratorSettings) -> CrystalDiffusionVAE:
@@ -340,7 +360,7 @@ def _train_generator(
             settings=settings.model_dump(),
         ),
     )
-    factory.store("models").update([doc.model_dump(mode="json")], key="model_id")
+    save_model_doc(factory, doc)
     return doc
 
 
@@ -377,22 +397,6 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def latest_model_doc(factory: StoreFactory, model_id: str | None = None) -> ModelDoc:
-    """Return the named model document, or the most recently trained one."""
-    store = factory.store("models")
-    if model_id is not None:
-        doc = store.query_one({"model_id": model_id})
-        if doc is None:
-            raise DataNotFoundError(f"no model {model_id!r} in the models collection")
-    else:
-        docs = list(store.query(criteria={"kind": "cdvae"}))
-        if not docs:
-            raise DataNotFoundError("no trained generator; run `matforge train` first")
-        doc = max(docs, key=lambda d: str(d["last_updated"]))
-    doc.pop("_id", None)
-    return ModelDoc.model_validate(doc)
-
-
 def load_model(
     factory: StoreFactory, model_id: str | None = None, device: str = "cpu"
 ) -> tuple[ModelDoc, CrystalDiffusionVAE]:
@@ -400,8 +404,9 @@ def load_model(
     from matforge.ml.model import CrystalDiffusionVAE
 
     doc = latest_model_doc(factory, model_id)
-    payload = get_bytes(factory.data_store(), doc.checkpoint_blob)
-    model = CrystalDiffusionVAE.from_bytes(payload, map_location=device)
+    model = CrystalDiffusionVAE.from_bytes(
+        model_checkpoint(factory, doc), map_location=device
+    )
     return doc, model.eval()
 
 
@@ -511,25 +516,6 @@ def structure_content(structure: Structure, decimals: int = 4) -> dict[str, Any]
     }
 
 
-def store_metrics(
-    factory: StoreFactory, model_id: str, metrics: dict[str, Any], label: str
-) -> None:
-    """Attach a metrics table to a model document under ``label``."""
-    store = factory.store("models")
-    doc = store.query_one({"model_id": model_id})
-    if doc is None:
-        raise MatforgeError(f"no model {model_id!r} to attach metrics to")
-    doc.pop("_id", None)
-    doc["metrics"] = {**(doc.get("metrics") or {}), label: metrics}
-    doc["last_updated"] = utcnow().isoformat()
-    store.update([doc], key="model_id")
-
-
-def model_history(factory: StoreFactory, doc: ModelDoc) -> dict[str, Any]:
-    """Return the stored training history and split of a model."""
-    return get_json(factory.data_store(), doc.history_blob)
-
-
 def _split_crystals(
     factory: StoreFactory, model_doc: ModelDoc
 ) -> dict[str, tuple[list[Data], list[Structure]]]:
@@ -595,21 +581,8 @@ def generator_diagnostics(
         )
     table["seconds"] = time.perf_counter() - start
     table["key"] = key
-    _update_model_doc(factory, model_doc.model_id, {"diagnostics": table})
+    update_model_doc(factory, model_doc.model_id, {"diagnostics": table})
     return table
-
-
-def _update_model_doc(
-    factory: StoreFactory, model_id: str, fields: dict[str, Any]
-) -> None:
-    store = factory.store("models")
-    doc = store.query_one({"model_id": model_id})
-    if doc is None:
-        raise MatforgeError(f"no model {model_id!r} to update")
-    doc.pop("_id", None)
-    doc.update(fields)
-    doc["last_updated"] = utcnow().isoformat()
-    store.update([doc], key="model_id")
 
 
 def evaluate_generator(
@@ -683,3 +656,88 @@ def evaluate_generator(
     stored = {k: v for k, v in table.items() if k != "diagnostics"}
     store_metrics(factory, model_doc.model_id, stored, label)
     return table
+
+
+# -- the campaign's stages -----------------------------------------------------
+def train_stage(
+    factory: StoreFactory,
+    settings: MatforgeSettings,
+    run_id: str,
+    upstream: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Train the generator; checkpoint and history go to the data store."""
+    doc = train_generator(
+        factory, settings.ml, run_id=run_id, pretrain_dir=pretrain_folder(settings)
+    )
+    return {
+        "model_id": doc.model_id,
+        "epochs_run": doc.training["epochs_run"],
+        "best_val_loss": doc.training["best_val_loss"],
+        "split_sizes": doc.split_sizes,
+    }
+
+
+@dataclass
+class TrainGeneratorMaker(StageMaker):
+    """Train the crystal diffusion VAE on the hydrides."""
+
+    name: str = "train generator"
+
+    @stage_job
+    def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the stage; return its small output."""
+        return execute_stage(
+            self, "train", lambda s: s.ml.model_dump(), train_stage, upstream
+        )
+
+
+def generate_key(settings: MatforgeSettings) -> dict[str, Any]:
+    """Return what shapes the generate stage."""
+    return {
+        "ml": settings.ml.model_dump(),
+        "num_samples": settings.run.num_samples,
+        "seed": settings.run.seed,
+        "metrics": settings.run.metrics,
+    }
+
+
+def generate_stage(
+    factory: StoreFactory,
+    settings: MatforgeSettings,
+    run_id: str,
+    upstream: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Sample the campaign's crystals (CIFs in ``generated``), and their metrics."""
+    if not upstream or "model_id" not in upstream:
+        raise ValueError("the generate stage needs the train stage's model_id")
+    docs = generate_candidates(
+        factory,
+        settings.ml,
+        settings.run.num_samples,
+        model_id=upstream["model_id"],
+        seed=settings.run.seed,
+        run_id=run_id,
+    )
+    out: dict[str, Any] = {
+        "model_id": upstream["model_id"],
+        "generated": len(docs),
+        "generated_ids": [d.generated_id for d in docs],
+    }
+    if settings.run.metrics:
+        table = evaluate_generator(factory, docs, settings.ml)
+        out["metrics"] = {
+            k: v for k, v in table.items() if isinstance(v, int | float | bool)
+        }
+    return out
+
+
+@dataclass
+class GenerateMaker(StageMaker):
+    """Sample candidate crystals from the campaign's generator."""
+
+    name: str = "generate"
+
+    @stage_job
+    def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the stage; return its small output."""
+        return execute_stage(self, "generate", generate_key, generate_stage, upstream)

@@ -1,30 +1,54 @@
-"""The relax stage: a campaign's generated crystals in, relaxed documents out.
+"""The relax stage: structures through the ML potential, with the store.
 
-The relaxation itself (an ML potential through atomate2's force-field makers,
-energies, formation energy, energy above the hull) lives in
-:mod:`matforge.potentials` and :mod:`matforge.flows.potentials`; here the
-stage reads the generated crystals and writes one relaxed document each.
+The science (an ML potential through atomate2's force-field makers; the
+formation energy and energy above the hull of each result) lives in
+:mod:`matforge.potentials`. Here elemental references are read from (or
+computed once into) ``elemental_refs``, the hull is built from the Materials
+Project's competing phases and the stored ``hydrides`` (:func:`campaign_hull`)
+(:func:`compute_energies`, which the dataset expansion, the calibration and
+``matforge energy`` share), and the campaign's stage relaxes its generated
+crystals into one relaxed document each.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from jobflow import job
+from pymatgen.core import Composition, Structure
 
+from matforge.core.formation import needed_elements
+from matforge.core.hull import HullCalculator, HullResult, chemsys_of
+from matforge.data.offline import REFERENCES_FILE, read_elemental_references
+from matforge.data.phases import (
+    MPPhaseCache,
+    fetch_mp_phases,
+    offline_phases,
+    reference_hull,
+)
 from matforge.errors import MatforgeError
-from matforge.flows.stages import StageMaker, execute_stage
+from matforge.flows.stage import StageMaker, execute_stage, stage_job
+from matforge.potentials.energies import EnergyRow, energies_of
+from matforge.potentials.references import compute_references
+from matforge.potentials.registry import PotentialSpec, resolve_potential
+from matforge.potentials.relax import RelaxResult, run_potential
+from matforge.schemas import BuildMeta
+from matforge.schemas.phase import HullProduct
+from matforge.schemas.relaxed import RelaxedDoc, relaxed_id_for
+from matforge.stores.energies import (
+    cached_reference_energies,
+    hydride_energies,
+    save_references,
+)
+from matforge.stores.lock import store_writer
+from matforge.stores.writes import stored_values, upsert_documents
 
 if TYPE_CHECKING:
-    from pymatgen.core import Structure
-
-    from matforge.flows.potentials import EnergyRow
-    from matforge.schemas import BuildMeta
-    from matforge.schemas.relaxed import RelaxedDoc
-    from matforge.settings import MatforgeSettings
+    from matforge.settings import MatforgeSettings, PotentialSettings
     from matforge.stores import StoreFactory
 
 
@@ -34,8 +58,187 @@ RELAX_CHUNK = 64
 """Relaxed crystals written together by the relax stage."""
 
 
-class StageUnavailableError(MatforgeError):
-    """A stage of the flow needs a package that is not installed."""
+def potential_of(
+    settings: MatforgeSettings,
+    name: str | None = None,
+    model_path: str | None = None,
+) -> PotentialSpec:
+    """Return the potential named (or the settings' one)."""
+    params = settings.potential
+    return resolve_potential(
+        name or params.name,
+        model_path if model_path is not None else params.model_path,
+    )
+
+
+def reference_energies(
+    factory: StoreFactory,
+    spec: PotentialSpec,
+    elements: Sequence[str],
+    params: PotentialSettings | None = None,
+) -> dict[str, float]:
+    """Return the potential's elemental reference energies, computing missing ones.
+
+    References are relaxed once per potential version and element, then read
+    from the ``elemental_refs`` collection.
+
+    Parameters
+    ----------
+    factory
+        The store factory (its settings locate the MP reference file).
+    spec
+        The potential.
+    elements
+        The elements wanted.
+    params
+        Relaxation settings (default: the factory's).
+
+    Returns
+    -------
+    dict
+        Element symbol to energy per atom, eV.
+    """
+    params = params or factory.settings.potential
+    store = factory.store("elemental_refs")
+    found = cached_reference_energies(store, spec.name, spec.version, elements)
+    missing = [el for el in elements if el not in found]
+    if missing:
+        path = factory.settings.shared_data_dir() / REFERENCES_FILE
+        docs = compute_references(
+            read_elemental_references(path), missing, spec, params
+        )
+        save_references(store, docs)
+        found |= {d.element: d.energy_per_atom for d in docs}
+    return {el: found[el] for el in elements}
+
+
+def campaign_hull(
+    factory: StoreFactory, compositions: Iterable[Composition]
+) -> HullCalculator:
+    """Return the hull of the chemical systems of some compositions.
+
+    The competing phases are the Materials Project's offline compositions
+    (moved to the MP2020 scale; the MP-20 sample's MP2020 values where it has
+    them), the stored hydrides with a formation energy and, when an API key is
+    set and ``candidates.phases_from_mp``, the Materials Project's own answer
+    for each system (cached under ``<home>/cache/mp-phases``). Stable means
+    within ``candidates.stable_e_above_hull``, metastable within
+    ``candidates.max_e_above_hull``.
+
+    Parameters
+    ----------
+    factory
+        The store factory (settings, hydrides).
+    compositions
+        The compositions to judge (their systems and sub-systems are loaded).
+    """
+    settings = factory.settings
+    params = settings.candidates
+    mp = None
+    if settings.mp_api_key is not None and params.phases_from_mp:
+        key = settings.mp_api_key.get_secret_value()
+        mp = MPPhaseCache(
+            partial(fetch_mp_phases, key), settings.home_dir / "cache" / "mp-phases"
+        )
+    return reference_hull(
+        {chemsys_of(c) for c in compositions},
+        stable_tolerance=params.stable_e_above_hull,
+        metastable_threshold=params.max_e_above_hull,
+        offline=offline_phases(
+            settings.shared_data_dir(), include_mp20=params.phases_include_mp20
+        ),
+        hydrides=hydride_energies(factory.store("hydrides")),
+        mp=mp,
+    )
+
+
+def compute_energies(
+    factory: StoreFactory,
+    structures: Sequence[Structure],
+    labels: Sequence[tuple[str, str | None]],
+    spec: PotentialSpec,
+    *,
+    relax: bool = True,
+    params: PotentialSettings | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_rows: Callable[[list[EnergyRow]], None] | None = None,
+    chunk: int = 64,
+    hull: HullCalculator | None = None,
+) -> list[EnergyRow]:
+    """Relax or evaluate structures and give their MP-compatible energies.
+
+    Parameters
+    ----------
+    factory
+        The store factory (elemental references cache, the hull's phases).
+    structures
+        The structures.
+    labels
+        (input, material_id) of each structure.
+    spec
+        The potential.
+    relax
+        Relax first or evaluate as given.
+    params
+        Potential settings (default: the factory's).
+    progress
+        Called with 1 for every structure done.
+    on_rows
+        Called with the rows of finished structures, ``chunk`` at a time and
+        the rest at the end, while the others are still relaxing (a caller
+        that writes them keeps them if it is killed).
+    chunk
+        Rows handed to ``on_rows`` at a time.
+    hull
+        The hull to measure against (:func:`campaign_hull` of the structures
+        when None).
+
+    Returns
+    -------
+    list of EnergyRow
+        One per structure, in order.
+    """
+    params = params or factory.settings.potential
+    references = reference_energies(factory, spec, needed_elements(structures), params)
+    if hull is None:
+        hull = campaign_hull(factory, (s.composition for s in structures))
+    rows: dict[int, EnergyRow] = {}
+    finished: list[RelaxResult] = []
+
+    def hand_over() -> None:
+        done = energies_of(
+            finished,
+            references,
+            hull,
+            [labels[r.index] for r in finished],
+            spec.apply_mp2020,
+        )
+        rows.update((r.index, row) for r, row in zip(finished, done, strict=True))
+        finished.clear()
+        if on_rows is not None:
+            on_rows(done)
+
+    def on_result(result: RelaxResult) -> None:
+        finished.append(result)
+        if progress is not None:
+            progress(1)
+        if on_rows is not None and len(finished) >= chunk:
+            hand_over()
+
+    run_potential(structures, spec, params, relax=relax, on_result=on_result)
+    if finished:
+        hand_over()
+    return [rows[i] for i in range(len(structures))]
+
+
+def hull_products(hull: HullResult | None) -> list[HullProduct] | None:
+    """Return a hull result's decomposition as documents (None without a hull)."""
+    if hull is None:
+        return None
+    return [
+        HullProduct(id=d.id, formula=d.formula, fraction=d.fraction)
+        for d in hull.decomposition
+    ]
 
 
 def _relaxed_document(
@@ -48,8 +251,6 @@ def _relaxed_document(
     settings: MatforgeSettings,
 ) -> RelaxedDoc:
     """Return the relaxed document of one generated crystal (or its failure)."""
-    from matforge.schemas.relaxed import RelaxedDoc
-
     common = {
         "generated_id": doc["generated_id"],
         "initial_structure": structure,
@@ -72,6 +273,8 @@ def _relaxed_document(
         energy_per_atom=row.result.energy / len(row.result.structure),
         formation_energy_per_atom=row.formation_energy_per_atom,
         e_above_hull=row.e_above_hull,
+        decomposition=hull_products(row.hull),
+        hull_phases=row.hull.n_phases if row.hull else None,
         max_force=row.result.max_force,
         e_threshold=settings.score.e_threshold,
         sigma=settings.score.sigma,
@@ -92,7 +295,7 @@ def relax_generated(
     The crystals are relaxed with the ML potential (batched where the
     potential allows, in one in-flight batch), their MP-compatible formation
     energies and hull distances computed against references and a hull read
-    once (:func:`matforge.flows.potentials.compute_energies`), and a
+    once (:func:`compute_energies`), and a
     :class:`~matforge.schemas.relaxed.RelaxedDoc` is upserted on its
     deterministic id; a failure is a document too, never dropped. Crystals
     already relaxed with the same potential version are not relaxed again.
@@ -121,13 +324,6 @@ def relax_generated(
     dict
         Counts ``relaxed``, ``converged``, ``failed`` and ``reused``.
     """
-    from pymatgen.core import Structure
-
-    from matforge.flows.potentials import compute_energies, potential_of
-    from matforge.schemas import BuildMeta
-    from matforge.schemas.relaxed import relaxed_id_for
-    from matforge.stores.writes import stored_values, upsert_documents
-
     spec = potential_of(settings, potential)
     wanted = set(generated_ids)
     generated = [
@@ -205,8 +401,12 @@ def relax_stage(
     settings: MatforgeSettings,
     run_id: str,
     upstream: dict[str, Any] | None,
+    potential: str | None = None,
 ) -> dict[str, Any]:
-    """Relax the crystals the generate stage made (see :func:`relax_generated`)."""
+    """Relax the crystals the generate stage made (see :func:`relax_generated`).
+
+    ``potential`` (None: ``run.potential``) names the ML potential.
+    """
     if not upstream or "generated_ids" not in upstream:
         raise ValueError("the relax stage needs the generate stage's generated_ids")
     return dict(
@@ -215,9 +415,84 @@ def relax_stage(
             run_id,
             settings,
             list(upstream["generated_ids"]),
-            potential=settings.run.potential,
+            potential=potential or settings.run.potential,
         )
     )
+
+
+def relax_campaigns(
+    factory: StoreFactory,
+    run_id: str | None = None,
+    potential: str | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Relax the stored generated crystals, campaign by campaign (relax-generated).
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    run_id
+        Only this campaign's crystals (all when None).
+    potential
+        Name of the ML potential (None: ``run.potential``, the relax stage's).
+    progress
+        ``progress(run_id, total)`` returns the update function of a progress
+        bar for one campaign's crystals (a context manager), or None.
+
+    Returns
+    -------
+    dict
+        Counts ``relaxed``, ``converged``, ``failed``, ``reused`` summed over
+        the campaigns, the ``potential`` and ``relaxed_total``.
+
+    Raises
+    ------
+    MatforgeError
+        If there are no generated crystals.
+    """
+    criteria = {"run_id": run_id} if run_id else {}
+    by_run: dict[str | None, list[str]] = {}
+    for doc in factory.store("generated").query(
+        criteria, properties=["generated_id", "run_id"]
+    ):
+        by_run.setdefault(doc.get("run_id"), []).append(doc["generated_id"])
+    if not by_run:
+        raise MatforgeError("no generated crystals; run `matforge generate` first")
+    totals: dict[str, Any] = {"relaxed": 0, "converged": 0, "failed": 0, "reused": 0}
+    with store_writer(factory, "matforge relax-generated"):
+        for run, ids in by_run.items():
+            with progress(run, len(ids)) if progress else _no_bar() as update:
+                out = relax_generated(
+                    factory,
+                    run,
+                    factory.settings,
+                    ids,
+                    potential=potential or factory.settings.run.potential,
+                    progress=update,
+                )
+            for key in ("relaxed", "converged", "failed", "reused"):
+                totals[key] += out[key]
+            totals["potential"] = out["potential"]
+    totals["relaxed_total"] = factory.store("relaxed").count()
+    return totals
+
+
+@contextmanager
+def _no_bar() -> Iterator[None]:
+    yield None
+
+
+def relax_key(potential: str | None) -> Any:
+    """Return the key of the relax stage (its potential: the Maker's or the run's)."""
+
+    def key(settings: MatforgeSettings) -> dict[str, Any]:
+        return {
+            "potential": potential or settings.run.potential,
+            "score": settings.score.model_dump(),
+        }
+
+    return key
 
 
 @dataclass
@@ -227,24 +502,148 @@ class RelaxGeneratedMaker(StageMaker):
     Parameters
     ----------
     potential
-        Name of the ML potential; None takes ``run.potential`` where the job
-        runs.
+        Name of the ML potential; None takes ``run.potential``.
     """
 
     name: str = "relax"
     potential: str | None = None
 
-    @job
+    @stage_job
     def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run the stage; return its small output."""
-        maker = self
-        if self.potential is not None:
-            run = {**self.overrides.get("run", {}), "potential": self.potential}
-            maker = StageMaker(self.name, self.run_id, {**self.overrides, "run": run})
-        return execute_stage(
-            maker,
-            "relax",
-            lambda s: {"potential": s.run.potential, "score": s.score.model_dump()},
-            relax_stage,
-            upstream,
+
+        def work(
+            factory: StoreFactory,
+            settings: MatforgeSettings,
+            run_id: str,
+            upstream_output: dict[str, Any] | None,
+        ) -> dict[str, Any]:
+            return relax_stage(
+                factory, settings, run_id, upstream_output, potential=self.potential
+            )
+
+        return execute_stage(self, "relax", relax_key(self.potential), work, upstream)
+
+
+ENERGY_CHUNK = 128
+"""Structures read and evaluated together by ``matforge energy``."""
+
+
+def energies_of_records(
+    factory: StoreFactory,
+    records: Iterable[Any],
+    spec: PotentialSpec,
+    *,
+    relax: bool = True,
+    params: PotentialSettings | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = ENERGY_CHUNK,
+) -> Iterator[dict[str, Any]]:
+    """Yield the energy row of each read record (``matforge energy``), in order.
+
+    Records stream in and are evaluated ``chunk`` structures at a time, so the
+    memory stays bounded however many the inputs hold.
+    Records without a structure (unreadable input) get a row naming their
+    error; the others are relaxed or evaluated (:func:`compute_energies`).
+
+    Parameters
+    ----------
+    factory
+        The store factory (references cache, hull).
+    records
+        Records as :func:`matforge.data.files.read_paths` yields them.
+    spec
+        The potential.
+    relax
+        Relax first or evaluate as given.
+    params
+        Potential settings (default: the factory's).
+    progress
+        Called with 1 for every structure done.
+    chunk
+        Structures evaluated together.
+    """
+    pending: list[Any] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        good = [r for r in pending if r.structure is not None and r.error is None]
+        rows = iter(
+            compute_energies(
+                factory,
+                [r.structure for r in good],
+                [(r.input, r.material_id) for r in good],
+                spec,
+                relax=relax,
+                params=params,
+                progress=progress,
+            )
+            if good
+            else []
         )
+        for record in pending:
+            if record.structure is not None and record.error is None:
+                yield next(rows).as_dict()
+            else:
+                yield _unread_row(record, spec, relax)
+        pending.clear()
+
+    readable = 0
+    for record in records:
+        pending.append(record)
+        readable += record.structure is not None and record.error is None
+        if readable >= chunk:
+            yield from flush()
+            readable = 0
+    if pending:
+        yield from flush()
+
+
+def _unread_row(record: Any, spec: PotentialSpec, relax: bool) -> dict[str, Any]:
+    return {
+        "input": record.input,
+        "material_id": record.material_id,
+        "formula": None,
+        "energy_per_atom": None,
+        "formation_energy_per_atom": None,
+        "e_above_hull": None,
+        "potential": spec.name,
+        "potential_version": spec.version,
+        "relaxed": relax,
+        "converged": False,
+        "error": record.error or "no structure in the input",
+    }
+
+
+def static_energy_function(
+    factory: StoreFactory, spec: PotentialSpec, params: PotentialSettings | None = None
+) -> Callable[[Sequence[Structure]], list[tuple[float | None, float | None]]]:
+    """Return a function giving (E_form, e_above_hull) of structures as they are.
+
+    For ``matforge ingest files --energies``: the structures are evaluated
+    without relaxation (the stored cell is the one the energy belongs to),
+    against the hull of each batch's systems (:func:`campaign_hull`).
+
+    Parameters
+    ----------
+    factory
+        The store factory (references cache, hull).
+    spec
+        The potential.
+    params
+        Potential settings (default: the factory's).
+    """
+
+    def compute(
+        structures: Sequence[Structure],
+    ) -> list[tuple[float | None, float | None]]:
+        rows = compute_energies(
+            factory,
+            structures,
+            [(f"structure {i}", None) for i in range(len(structures))],
+            spec,
+            relax=False,
+            params=params,
+        )
+        return [(row.formation_energy_per_atom, row.e_above_hull) for row in rows]
+
+    return compute

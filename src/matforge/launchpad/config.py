@@ -160,3 +160,12 @@ def write_launchpad_files(
         path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
         written.append(path)
     return written
+
+
+def init_launchpad(settings: MatforgeSettings, folder: str | Path) -> list[Path]:
+    """Write every FireWorks file of the settings' database into ``folder``."""
+    from matforge.stores import StoreFactory
+
+    with StoreFactory(settings) as factory:
+        job_store = factory.job_store().as_dict()
+    return write_launchpad_files(settings, folder, job_store)

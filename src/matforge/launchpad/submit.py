@@ -1,4 +1,8 @@
-"""Submit the discovery flow to a FireWorks launchpad."""
+"""Submit flows to a FireWorks launchpad: the discovery flow, VASP validation.
+
+The one place a LaunchPad is built (:func:`make_launchpad`): from a
+``my_launchpad.yaml`` when one is named, else from the launchpad settings.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +11,37 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from matforge.flows.discovery import discovery_flow
+from matforge.flows.vasp import (
+    collect_vasp_results,
+    plan_vasp_validation,
+    write_vasp_workflow,
+)
+from matforge.launchpad.config import launchpad_uri
+from matforge.stores.lock import store_writer
+from matforge.stores.uri import mask_uri
+
 if TYPE_CHECKING:
     from matforge.settings import MatforgeSettings
+    from matforge.stores import StoreFactory
 
 
-def submit_discovery(
-    settings: MatforgeSettings,
-    quick: bool = False,
-    launchpad_file: str | Path | None = None,
-) -> dict[str, Any]:
-    """Turn the discovery flow into a FireWorks workflow and add it.
+def make_launchpad(
+    settings: MatforgeSettings, launchpad_file: str | Path | None = None
+) -> tuple[Any, str]:
+    """Return the LaunchPad and where it is (no password in it).
 
-    A launchpad database that was never used is initialised first. The
-    workflow carries no store: each job writes to the jobflow ``JOB_STORE``
-    of the worker (``JOBFLOW_CONFIG_FILE``) and reads the matforge settings of
-    the worker (``MATFORGE_CONFIG_FILE``), as ``matforge launchpad init``
-    writes them.
+    A launchpad database that was never used is initialised first.
 
     Parameters
     ----------
     settings
-        The settings (the launchpad section, and ``run`` for the flow).
-    quick
-        A small but complete campaign.
+        The settings (the launchpad section; the store's MongoDB by default).
     launchpad_file
         ``my_launchpad.yaml``; default: a launchpad from the settings.
-
-    Returns
-    -------
-    dict
-        ``run_id``, ``fw_ids`` (the ids FireWorks gave) and ``launchpad``.
     """
     from fireworks import LaunchPad
-    from jobflow.managers.fireworks import flow_to_workflow
 
-    from matforge.flows.discovery import discovery_flow
-    from matforge.launchpad.config import launchpad_uri
-    from matforge.stores.uri import mask_uri
-
-    run_id, flow, _ = discovery_flow(settings, quick)
-    workflow = flow_to_workflow(flow)
     if launchpad_file is not None:
         spec = yaml.safe_load(Path(launchpad_file).read_text(encoding="utf-8"))
         # FireWorks logs to stdout: keep it for warnings, stdout is the answer's
@@ -64,8 +59,103 @@ def submit_discovery(
     if _fresh(lpad):
         # a new launchpad database has no FireWorks id counter yet
         lpad.reset("", require_password=False)
+    return lpad, where
+
+
+def submit_discovery(
+    settings: MatforgeSettings,
+    quick: bool = False,
+    launchpad_file: str | Path | None = None,
+) -> dict[str, Any]:
+    """Turn the discovery flow into a FireWorks workflow and add it.
+
+    The workflow carries no store: each job writes to the jobflow
+    ``JOB_STORE`` of the worker (``JOBFLOW_CONFIG_FILE``), with the science
+    settings the flow was built with and the worker's own database
+    (``MATFORGE_CONFIG_FILE``), as ``matforge launchpad init`` writes them.
+
+    Parameters
+    ----------
+    settings
+        The settings (the launchpad section, and the campaign's).
+    quick
+        A small but complete campaign.
+    launchpad_file
+        ``my_launchpad.yaml``; default: a launchpad from the settings.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``fw_ids`` (the ids FireWorks gave) and ``launchpad``.
+    """
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    run_id, flow, _ = discovery_flow(settings, quick)
+    workflow = flow_to_workflow(flow)
+    lpad, where = make_launchpad(settings, launchpad_file)
     ids = lpad.add_wf(workflow)
     return {"run_id": run_id, "fw_ids": sorted(ids.values()), "launchpad": where}
+
+
+def validate_with_vasp(
+    factory: StoreFactory,
+    *,
+    top: int | None = None,
+    workflow_path: str | Path | None = None,
+    submit: bool = False,
+    resubmit: bool = False,
+) -> tuple[dict[str, Any], Any]:
+    """Plan the VASP validation of the top candidates, write it, maybe submit it.
+
+    Parameters
+    ----------
+    factory
+        The store factory.
+    top
+        Candidates to validate (``dft.top_k`` when None).
+    workflow_path
+        Where to write the FireWorks workflow (default under ``<home>/dft``).
+    submit
+        Also add it to the LaunchPad of the settings.
+    resubmit
+        Plan submitted, unfinished tasks again.
+
+    Returns
+    -------
+    payload, plan
+        What ``validate --code vasp --json`` prints, and the plan.
+    """
+    with store_writer(factory, "matforge validate --code vasp"):
+        plan = plan_vasp_validation(factory, top=top, resubmit=resubmit)
+    workflow, path = write_vasp_workflow(factory, plan, workflow_path)
+    payload = plan.as_dict()
+    if workflow is not None:
+        payload["workflow"] = str(path)
+        payload["fireworks"] = len(workflow.fws)
+        if submit:
+            lpad, where = make_launchpad(factory.settings)
+            lpad.add_wf(workflow)
+            payload["submitted_to_launchpad"] = True
+            payload["launchpad"] = where
+    return payload, plan
+
+
+def collect_vasp(factory: StoreFactory) -> dict[str, Any]:
+    """Read finished VASP statics back into ``dft_tasks`` (``--collect``)."""
+    with store_writer(factory, "matforge validate --code vasp --collect"):
+        docs = collect_vasp_results(factory)
+    return {
+        "collected": [
+            {
+                "task_id": d.task_id,
+                "purpose": d.purpose,
+                "formula": d.formula,
+                "state": d.state,
+                "formation_energy_per_atom": d.formation_energy_per_atom,
+            }
+            for d in docs
+        ]
+    }
 
 
 def _fresh(lpad: Any) -> bool:

@@ -11,7 +11,7 @@ from matforge.schemas.common import BuildMeta
 from matforge.schemas.potential import ElementalRefDoc, reference_id
 
 if TYPE_CHECKING:
-    from matforge.potentials.formation import ElementalReference
+    from matforge.core.formation import ElementalReference
     from matforge.settings import PotentialSettings
 
 

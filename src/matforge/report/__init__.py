@@ -1,5 +1,5 @@
 """The campaign report: Markdown and HTML with PNG plots, from the store alone."""
 
-from matforge.report.build import REPORT_COLUMNS, ReportResult, write_report
+from matforge.report.build import ReportResult, write_report
 
-__all__ = ["REPORT_COLUMNS", "ReportResult", "write_report"]
+__all__ = ["ReportResult", "write_report"]

@@ -9,30 +9,22 @@ folder and their bytes kept in the data store under ``report/<run_id>/``.
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from matforge.errors import DataNotFoundError
+from matforge.report import plots
+from matforge.report.table import cell, table_rows
+from matforge.schemas.common import utcnow
+from matforge.stores.artefacts import get_json, put_bytes
+from matforge.stores.causal import graph_png
+from matforge.stores.models import training_history
+from matforge.stores.queries import ranked_candidates, scan_documents
+from matforge.stores.runs import known_hydrides_key, run_records, run_summary
 
 if TYPE_CHECKING:
     from matforge.stores import StoreFactory
-
-REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("rank", "rank"),
-    ("formula", "formula"),
-    ("E_form pred (eV/atom)", "formation_energy_per_atom"),
-    ("E_form DFT (eV/atom)", "formation_energy_dft_per_atom"),
-    ("score", "storage_score"),
-    ("sq. error", "squared_error"),
-    ("known id", "matched_id"),
-    ("same formula", "same_formula"),
-    ("same ratio", "same_ratio"),
-    ("E_hull (eV/atom)", "e_above_hull"),
-    ("novel", "is_novel"),
-)
-"""The top-candidates table: the paper's columns plus the energy above the hull."""
 
 _CONTENT_TYPES = {
     ".png": "image/png",
@@ -49,19 +41,7 @@ class ReportResult:
     blobs: list[str] = field(default_factory=list)
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
 def _stage_rows(factory: StoreFactory, run_id: str) -> list[dict[str, str]]:
-    from matforge.flows.discovery import run_summary
-
     rows = []
     for stage in run_summary(factory, run_id, top=0)["stages"]:
         seconds = stage["seconds"]
@@ -69,7 +49,7 @@ def _stage_rows(factory: StoreFactory, run_id: str) -> list[dict[str, str]]:
             {
                 "stage": stage["stage"],
                 "status": stage["status"],
-                "count": _cell(stage["count"]),
+                "count": cell(stage["count"]),
                 "time (s)": "-" if seconds is None else f"{seconds:.1f}",
             }
         )
@@ -77,10 +57,6 @@ def _stage_rows(factory: StoreFactory, run_id: str) -> list[dict[str, str]]:
 
 
 def _figures(factory: StoreFactory, run_id: str) -> dict[str, bytes]:
-    from matforge.flows.runs import run_records
-    from matforge.report import plots
-    from matforge.stores.queries import scan_documents
-
     records = {r["stage"]: r for r in run_records(factory, run_id)}
     dataset = [
         d["storage_score"]
@@ -98,10 +74,16 @@ def _figures(factory: StoreFactory, run_id: str) -> dict[str, bytes]:
                 "formation_energy_per_atom",
                 "formation_energy_dft_per_atom",
                 "reduced_formula",
+                "e_above_hull",
+                "is_novel",
             ],
         )
         if d.get("run_id") == run_id and d.get("status") == "candidate"
     ]
+    try:
+        known = get_json(factory.data_store(), known_hydrides_key(run_id))
+    except DataNotFoundError:
+        known = []
     figures = {
         "score_distribution.png": plots.score_distribution(
             dataset,
@@ -112,50 +94,52 @@ def _figures(factory: StoreFactory, run_id: str) -> dict[str, bytes]:
             [d.get("formation_energy_dft_per_atom") for d in mine],
             [d.get("reduced_formula", "") for d in mine],
         ),
+        "score_vs_hull.png": plots.score_vs_hull(
+            mine, known, factory.settings.candidates.stable_e_above_hull
+        ),
     }
     causal = records.get("causal", {}).get("output") or {}
-    graph = _graph_png(factory, causal.get("graph_id"))
+    graph = graph_png(
+        factory.store("causal_graphs"), factory.data_store(), causal.get("graph_id")
+    )
     if graph is not None:
         figures["causal_graph.png"] = graph
     train = records.get("train", {}).get("output") or {}
     generate = records.get("generate", {}).get("output") or {}
-    history = _history(factory, train.get("model_id"))
+    history = training_history(factory, train.get("model_id"))
     figures["generator_metrics.png"] = plots.generator_metrics(
         history, generate.get("metrics") or {}
     )
     return figures
 
 
-def _graph_png(factory: StoreFactory, graph_id: str | None) -> bytes | None:
-    from matforge.flows.causal import load_artefact
-    from matforge.schemas.causal import CausalGraphDoc
-
-    if graph_id is None:
-        return None
-    doc = factory.store("causal_graphs").query_one({"graph_id": graph_id})
-    if doc is None:
-        return None
-    doc.pop("_id", None)
-    graph = CausalGraphDoc.model_validate(doc)
-    for ref in graph.artefacts:
-        if ref.kind == "png":
-            try:
-                return load_artefact(factory.data_store(), ref)
-            except KeyError:
-                return None
-    return None
-
-
-def _history(factory: StoreFactory, model_id: str | None) -> list[dict[str, Any]]:
-    from matforge.flows.generator import latest_model_doc, model_history
-
-    if model_id is None:
-        return []
-    try:
-        doc = latest_model_doc(factory, model_id)
-        return list(model_history(factory, doc).get("history", []))
-    except DataNotFoundError:
-        return []
+def _sun_lines(sun: dict | None) -> list[str]:
+    """Return the S.U.N. figures of a campaign as sentences."""
+    if not sun:
+        return ["Not computed for this campaign."]
+    first = (
+        f"{sun['total']} crystals generated, {sun['evaluated']} with an energy "
+        f"above the Materials Project hull after relaxation, {sun['unique']} "
+        f"unique, {sun['novel']} novel."
+    )
+    lines = [first]
+    for t in sun["thresholds"]:
+        lines.append(
+            f"Within {t['threshold']:g} eV/atom of the hull: {t['stable']} stable, "
+            f"{t['sun']} stable, unique and novel (S.U.N. rate "
+            f"{100 * t['sun_rate']:.1f} %; {t['sun_new_formula']} of a formula no "
+            "known material has)."
+        )
+    if sun.get("mean_rmsd") is not None:
+        lines.append(
+            f"Mean RMSD between generated and relaxed crystals: "
+            f"{sun['mean_rmsd']:.3f} A over {sun['rmsd_count']} crystals."
+        )
+    lines.append(
+        "MatterGen's protocol (stable within 0.1 eV/atom after relaxation); "
+        "published S.U.N. rates on MP-20: CDVAE 14.0 %, MatterGen 38.6 %."
+    )
+    return lines
 
 
 def _markdown_table(rows: list[dict[str, str]], columns: list[str]) -> list[str]:
@@ -181,6 +165,10 @@ _STYLE = (
 )
 
 _CAPTIONS = {
+    "score_vs_hull.png": (
+        "Storage score against energy above the Materials Project hull: "
+        "candidates and the known hydrides of their systems"
+    ),
     "score_distribution.png": "Storage-score distribution, dataset vs candidates",
     "causal_graph.png": "Causal graph (FCI PAG) around the storage score",
     "generator_metrics.png": "Generator training and metrics",
@@ -214,23 +202,20 @@ def write_report(
     DataNotFoundError
         If the store holds no record of the campaign.
     """
-    from matforge.flows.stages import run_candidates
-    from matforge.schemas.common import utcnow
-    from matforge.stores.artefacts import put_bytes
-
     stages = _stage_rows(factory, run_id)
     if not stages:
         raise DataNotFoundError(f"no campaign {run_id!r} in the store")
-    ranked = run_candidates(factory, run_id, top)
+    ranked = ranked_candidates(factory.store("candidates"), run_id=run_id, top=top)
     figures = _figures(factory, run_id)
     stage_cols = ["stage", "status", "count", "time (s)"]
-    cand_cols = [head for head, _ in REPORT_COLUMNS]
-    cand_rows = [{head: _cell(r.get(f)) for head, f in REPORT_COLUMNS} for r in ranked]
+    cand_cols, cand_rows = table_rows(ranked, report=True)
     title = f"matforge campaign {run_id}"
     made = utcnow().strftime("%Y-%m-%d %H:%M UTC")
 
     md = [f"# {title}", "", f"Made {made} from {factory.location}.", ""]
     md += ["## Stages", "", *_markdown_table(stages, stage_cols), ""]
+    sun = _sun_lines(run_summary(factory, run_id, top=0).get("sun"))
+    md += ["## Stability, uniqueness, novelty (S.U.N.)", "", *sun, ""]
     md += [f"## Top {top} candidates", ""]
     md += _markdown_table(cand_rows, cand_cols) if cand_rows else ["No candidates."]
     md.append("")
@@ -242,6 +227,8 @@ def write_report(
         f"<p>Made {made} from {html.escape(factory.location)}.</p>",
         "<h2>Stages</h2>",
         _html_table(stages, stage_cols),
+        "<h2>Stability, uniqueness, novelty (S.U.N.)</h2>",
+        "".join(f"<p>{html.escape(line)}</p>" for line in sun),
         f"<h2>Top {top} candidates</h2>",
         _html_table(cand_rows, cand_cols) if cand_rows else "<p>No candidates.</p>",
         "<h2>Figures</h2>",

@@ -178,3 +178,86 @@ def eform_parity(
     ax.set_ylabel("candidates")
     ax.set_title("E_form of the candidates (no DFT results yet)")
     return _png(fig)
+
+
+def score_vs_hull(
+    candidates: Sequence[dict[str, Any]],
+    known: Sequence[dict[str, Any]],
+    stable_tolerance: float,
+    threshold: float = 0.1,
+) -> bytes:
+    """Return storage score against e_above_hull: candidates and known hydrides.
+
+    The picture researchers choose from: up and left is better. Known hydrides
+    of the candidates' chemical systems (the Materials Project's competing
+    phases that hold H and a metal) stand beside the candidates.
+
+    Parameters
+    ----------
+    candidates
+        Ranked candidates (``e_above_hull``, ``storage_score``, ``is_novel``,
+        ``reduced_formula``).
+    known
+        Known hydrides (``e_above_hull``, ``storage_score``, ``formula``).
+    stable_tolerance
+        The stable flag's tolerance, eV/atom (a dotted line).
+    threshold
+        The S.U.N. stability threshold, eV/atom (a dashed line).
+    """
+    fig, ax = _figure(7.0, 4.6)
+
+    def points(rows: Sequence[dict[str, Any]]) -> list[tuple[float, float, Any]]:
+        out = []
+        for row in rows:
+            x, y = row.get("e_above_hull"), row.get("storage_score")
+            numbers = isinstance(x, int | float) and isinstance(y, int | float)
+            if numbers and math.isfinite(x) and math.isfinite(y):
+                out.append((float(x), float(y), row))
+        return out
+
+    cands, refs = points(candidates), points(known)
+    if not cands and not refs:
+        _note(ax, "no candidates with a hull distance and a score")
+        return _png(fig)
+    if refs:
+        ax.scatter(
+            [p[0] for p in refs],
+            [p[1] for p in refs],
+            marker="x",
+            color="0.55",
+            label=f"known hydrides of these systems ({len(refs)})",
+        )
+    novel = [p for p in cands if p[2].get("is_novel")]
+    known_c = [p for p in cands if not p[2].get("is_novel")]
+    for group, colour, name in (
+        (novel, "tab:red", "novel candidates"),
+        (known_c, "tab:blue", "known-structure candidates"),
+    ):
+        if group:
+            ax.scatter(
+                [p[0] for p in group],
+                [p[1] for p in group],
+                color=colour,
+                alpha=0.8,
+                label=f"{name} ({len(group)})",
+            )
+    best = sorted(cands, key=lambda p: -p[1])[:8]
+    for x, y, row in best:
+        ax.annotate(
+            row.get("reduced_formula", ""),
+            (x, y),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    ax.axvline(stable_tolerance, color="0.3", linestyle=":", linewidth=1)
+    ax.axvline(threshold, color="0.3", linestyle="--", linewidth=1)
+    ax.set_xlabel("energy above the MP hull (eV/atom)")
+    ax.set_ylabel("Hydrogen Storage Score")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(
+        f"dotted: stable ({stable_tolerance:g}); dashed: S.U.N. threshold "
+        f"({threshold:g} eV/atom)",
+        fontsize=9,
+    )
+    return _png(fig)

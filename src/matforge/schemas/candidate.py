@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
+from matforge.schemas.phase import HullProduct
 
 Status = Literal["candidate", "duplicate", "invalid"]
 
@@ -83,13 +84,25 @@ class CandidateDoc(BaseModel):
         description="(predicted - DFT formation energy)^2, (eV/atom)^2; None until "
         "validated.",
     )
+    e_above_hull_dft: float | None = Field(
+        default=None,
+        description="DFT energy above the hull of the same competing phases, "
+        "eV/atom (from the DFT validation).",
+    )
     dft_task_id: str | None = Field(
         default=None,
         description="The dft_tasks document the DFT formation energy comes from "
         "(the latest successful validation of this relaxed crystal).",
     )
     e_above_hull: float | None = Field(
-        default=None, description="Predicted energy above the hull, eV/atom."
+        default=None,
+        description="Predicted energy above the hull of the Materials Project's "
+        "competing phases and the stored hydrides, eV/atom.",
+    )
+    decomposition: list[HullProduct] | None = Field(
+        default=None,
+        description="The hull phases at the crystal's composition, largest share "
+        "first (what it would decompose into).",
     )
     h_weight_fraction: float = Field(description="Hydrogen mass fraction (0-1).")
     storage_score: float | None = Field(
@@ -107,8 +120,17 @@ class CandidateDoc(BaseModel):
     matched_ids: list[str] = Field(
         default_factory=list, description="Every known material that matches."
     )
+    reference_id: str | None = Field(
+        default=None,
+        description="The known material the paper's MP-id column names: the "
+        "structural match, else the first known material (stored crystal, "
+        "reference or Materials Project composition) of this reduced formula; None "
+        "when no known material has it.",
+    )
     same_formula: bool = Field(
-        description="A known material has exactly this cell formula (Z included)."
+        description="The reference material (`matched_id`, else the first known "
+        "material of this reduced formula) has exactly this cell formula, Z "
+        "included, as the paper's same-formula column."
     )
     same_ratio: bool = Field(description="A known material has this reduced formula.")
     known_ids_same_formula: list[str] = Field(
@@ -120,8 +142,13 @@ class CandidateDoc(BaseModel):
     is_novel: bool = Field(description="No known material is the same crystal.")
     is_stable: bool | None = Field(
         default=None,
-        description="Energy above the hull within the stable tolerance; None when "
-        "unknown.",
+        description="On or below the hull within `candidates.stable_e_above_hull`; "
+        "None when unknown.",
+    )
+    is_metastable: bool | None = Field(
+        default=None,
+        description="Above the stable tolerance but within "
+        "`candidates.max_e_above_hull`; None when unknown.",
     )
     relaxed_last_updated: datetime = Field(
         description="last_updated of the relaxed document this verdict was made "

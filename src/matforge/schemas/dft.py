@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
+from matforge.schemas.phase import HullProduct
 
 Purpose = Literal["reference", "candidate", "benchmark"]
 State = Literal["successful", "failed", "submitted"]
@@ -112,6 +113,17 @@ class DftTaskDoc(BaseModel):
     formation_energy_per_atom: float | None = Field(
         default=None,
         description="DFT formation energy on the MP2020 scale, eV/atom (compounds).",
+    )
+    e_above_hull: float | None = Field(
+        default=None,
+        description="DFT energy above the hull of the same competing phases as the "
+        "ML prediction (Materials Project, MP2020 scale, and the stored hydrides), "
+        "eV/atom; compounds only.",
+    )
+    decomposition: list[HullProduct] | None = Field(
+        default=None,
+        description="The hull phases at the compound's composition, with the DFT "
+        "energy.",
     )
     predicted_formation_energy_per_atom: float | None = Field(
         default=None,

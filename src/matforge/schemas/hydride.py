@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, energy_factor
+from matforge.core.features import analyse_symmetry, hydride_features
+from matforge.core.score import energy_factor
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
 from matforge.schemas.features import HydrideFeatures
 from matforge.schemas.potential import ComputedProvenance
+from matforge.settings import ScoreSettings
+
+_SCORE = ScoreSettings()  # the score's defaults, defined in settings
+
+if TYPE_CHECKING:
+    from matforge.core.features import Symmetry
 
 
 class HydrideDoc(BaseModel):
@@ -35,13 +43,29 @@ class HydrideDoc(BaseModel):
     licence: str | None = Field(
         default=None, description="Licence of the source data (e.g. CC-BY-4.0)."
     )
-    structure: StructureType = Field(description="The crystal (pymatgen Structure).")
+    structure: StructureType = Field(
+        description="The crystal (pymatgen Structure): its primitive cell, "
+        "Niggli-reduced when the input cell was larger; an input that is already "
+        "primitive is kept as written."
+    )
     formula: str = Field(description="Full formula of the cell, e.g. Ti2H4.")
     reduced_formula: str = Field(description="Reduced formula, e.g. TiH2.")
     chemsys: str = Field(description="Chemical system, elements joined by '-'.")
     elements: list[str] = Field(description="Element symbols, sorted.")
     nelements: int = Field(description="Number of distinct elements.")
-    nsites: int = Field(description="Number of sites in the cell.")
+    nsites: int = Field(description="Number of sites in the stored (primitive) cell.")
+    input_nsites: int | None = Field(
+        default=None,
+        description="Number of sites in the cell as the input wrote it (a "
+        "conventional cell or supercell holds more than nsites); None for "
+        "documents made before it was recorded.",
+    )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What reading the input changed or left out, for a person: "
+        "deuterium or tritium read as hydrogen, oxidation states or velocities "
+        "not kept, element names taken from a POSCAR's first line.",
+    )
     formation_energy_per_atom: float | None = Field(
         default=None,
         description="Formation energy, eV/atom (MP2020-corrected GGA/GGA+U for "
@@ -51,6 +75,12 @@ class HydrideDoc(BaseModel):
         default=None,
         description="What the formation energy comes from (dataset, functional, "
         "potential).",
+    )
+    energy_potential: str | None = Field(
+        default=None,
+        description="The ML potential ('name version') that computed "
+        "formation_energy_per_atom and e_above_hull at ingest (`--energies`); "
+        "None when they come from the input or are unknown.",
     )
     e_above_hull: float | None = Field(
         default=None, description="Energy above the convex hull, eV/atom."
@@ -109,10 +139,14 @@ class HydrideDoc(BaseModel):
         e_above_hull: float | None = None,
         band_gap: float | None = None,
         symprec: float = 0.1,
-        e_threshold: float = DEFAULT_E_THRESHOLD,
-        sigma: float = DEFAULT_SIGMA,
+        e_threshold: float = _SCORE.e_threshold,
+        sigma: float = _SCORE.sigma,
         build: BuildMeta | None = None,
         computed: ComputedProvenance | None = None,
+        symmetry: Symmetry | None = None,
+        input_nsites: int | None = None,
+        notes: list[str] | None = None,
+        energy_potential: str | None = None,
     ) -> HydrideDoc:
         """Analyse a checked structure and build its document.
 
@@ -134,32 +168,41 @@ class HydrideDoc(BaseModel):
             Build metadata; a fresh one when None.
         computed
             How a computed hydride was made (parent, substitution, potential).
+        symmetry
+            The structure's symmetry when already analysed (with ``symprec``).
+        input_nsites
+            Sites of the input cell, when the structure is its primitive cell.
+        notes
+            What reading the input changed.
+        energy_potential
+            The potential ('name version') that computed the energies.
 
         Returns
         -------
         HydrideDoc
             The document.
         """
-        # core.features builds HydrideFeatures: import it here, not at module level
-        from matforge.core.features import analyse_symmetry, hydride_features
-
-        symmetry = analyse_symmetry(structure, symprec)
+        if symmetry is None:
+            symmetry = analyse_symmetry(structure, symprec)
         comp = structure.composition
-        features = hydride_features(
-            structure,
-            symmetry,
-            formation_energy_per_atom,
-            e_above_hull,
-            e_threshold,
-            sigma,
+        features = HydrideFeatures(
+            **hydride_features(
+                structure,
+                symmetry,
+                formation_energy_per_atom,
+                e_above_hull,
+                e_threshold=e_threshold,
+                sigma=sigma,
+            )
         )
         factor = (
             energy_factor(formation_energy_per_atom, e_threshold, sigma)
             if formation_energy_per_atom is not None
             else None
         )
-        payload = {
-            "structure": structure.as_dict(),
+        structure_dict = structure.as_dict()
+        payload: dict[str, Any] = {
+            "structure": structure_dict,
             "material_id": material_id,
             "source": source,
             "licence": licence,
@@ -172,6 +215,14 @@ class HydrideDoc(BaseModel):
         }
         if computed is not None:
             payload["computed"] = computed.model_dump()
+        # new fields enter the hash only when set: documents stored before
+        # them keep their hash (an unchanged re-ingest stays unchanged)
+        if input_nsites is not None and input_nsites != len(structure):
+            payload["input_nsites"] = input_nsites
+        if notes:
+            payload["notes"] = list(notes)
+        if energy_potential is not None:
+            payload["energy_potential"] = energy_potential
         elements = sorted(el.symbol for el in comp.elements)
         return cls(
             material_id=material_id or f"mf-{symmetry.fingerprint}",
@@ -186,11 +237,16 @@ class HydrideDoc(BaseModel):
             elements=elements,
             nelements=len(elements),
             nsites=len(structure),
+            input_nsites=input_nsites if input_nsites is not None else len(structure),
+            notes=list(notes or []),
             formation_energy_per_atom=formation_energy_per_atom,
             energy_source=energy_source
             if formation_energy_per_atom is not None
             else None,
             e_above_hull=e_above_hull,
+            energy_potential=energy_potential
+            if formation_energy_per_atom is not None
+            else None,
             band_gap=band_gap,
             spacegroup_number=symmetry.number,
             spacegroup_symbol=symmetry.symbol,
@@ -203,4 +259,61 @@ class HydrideDoc(BaseModel):
             fingerprint=symmetry.fingerprint,
             content_hash=content_hash(payload),
             build=build or BuildMeta(),
+        )
+
+    def with_energies(
+        self,
+        formation_energy_per_atom: float | None,
+        e_above_hull: float | None,
+        *,
+        energy_source: str | None,
+        energy_potential: str | None,
+        e_threshold: float = _SCORE.e_threshold,
+        sigma: float = _SCORE.sigma,
+        build: BuildMeta | None = None,
+    ) -> HydrideDoc:
+        """Return this document with energies (and so score and features) filled in.
+
+        The symmetry is taken from the document, not analysed again.
+
+        Parameters
+        ----------
+        formation_energy_per_atom, e_above_hull
+            The energies, eV/atom.
+        energy_source, energy_potential
+            What computed them.
+        e_threshold, sigma
+            Storage-score parameters.
+        build
+            Build metadata; this document's when None.
+        """
+        from matforge.core.features import Symmetry
+
+        symmetry = Symmetry(
+            self.spacegroup_number,
+            self.spacegroup_symbol,
+            self.crystal_system,
+            self.fingerprint,
+            self.nsites,
+        )
+        derived = self.material_id == f"mf-{self.fingerprint}"
+        return HydrideDoc.from_structure(
+            self.structure,
+            material_id=None if derived else self.material_id,
+            source=self.source,
+            origin=self.origin,
+            licence=self.licence,
+            provenance=self.provenance,
+            formation_energy_per_atom=formation_energy_per_atom,
+            energy_source=energy_source,
+            e_above_hull=e_above_hull,
+            band_gap=self.band_gap,
+            e_threshold=e_threshold,
+            sigma=sigma,
+            build=build or self.build,
+            computed=self.computed,
+            symmetry=symmetry,
+            input_nsites=self.input_nsites,
+            notes=self.notes,
+            energy_potential=energy_potential,
         )

@@ -23,6 +23,11 @@ class RejectDoc(BaseModel):
         "file holds several (`file.json[3]`, `train.csv:row 7`)."
     )
     reason: str = Field(description="Why the input was rejected.")
+    file: str | None = Field(
+        default=None,
+        description="The file the input came from (None for inputs that are not "
+        "files, e.g. the Materials Project API or a proposal).",
+    )
     snippet: str = Field(
         default="",
         description=f"The first {SNIPPET_LENGTH} characters of the offending input.",
@@ -45,6 +50,7 @@ class RejectDoc(BaseModel):
         snippet: str = "",
         source: str = "files",
         stage: str = "ingest",
+        file: str | None = None,
     ) -> RejectDoc:
         """Build a reject whose id is derived from the input, reason and stage."""
         text = snippet if isinstance(snippet, str) else repr(snippet)
@@ -56,4 +62,5 @@ class RejectDoc(BaseModel):
             snippet=text,
             source=source,
             stage=stage,
+            file=file,
         )

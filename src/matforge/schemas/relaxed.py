@@ -8,9 +8,13 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from matforge.core.geometry import site_rmsd
-from matforge.core.score import DEFAULT_E_THRESHOLD, DEFAULT_SIGMA, h_weight_fraction
+from matforge.core.score import h_weight_fraction
 from matforge.core.score import storage_score as score_of
 from matforge.schemas.common import BuildMeta, StructureType, content_hash, utcnow
+from matforge.schemas.phase import HullProduct
+from matforge.settings import ScoreSettings
+
+_SCORE = ScoreSettings()  # the score's defaults, defined in settings
 
 
 def relaxed_id_for(
@@ -67,7 +71,19 @@ class RelaxedDoc(BaseModel):
     )
     e_above_hull: float | None = Field(
         default=None,
-        description="Energy above the convex hull of the known phases, eV/atom.",
+        description="Energy above the convex hull of the Materials Project's "
+        "competing phases and the stored hydrides (MP2020 scale), eV/atom; "
+        "negative below it.",
+    )
+    decomposition: list[HullProduct] | None = Field(
+        default=None,
+        description="The hull phases at the crystal's composition (what it would "
+        "decompose into), largest share first; None when unknown.",
+    )
+    hull_phases: int | None = Field(
+        default=None,
+        ge=0,
+        description="How many competing phases (elements included) made the hull.",
     )
     h_weight_fraction: float = Field(description="Hydrogen mass fraction (0-1).")
     storage_score: float | None = Field(
@@ -133,13 +149,15 @@ class RelaxedDoc(BaseModel):
         energy_per_atom: float | None = None,
         formation_energy_per_atom: float | None = None,
         e_above_hull: float | None = None,
+        decomposition: list[HullProduct] | None = None,
+        hull_phases: int | None = None,
         potential_version: str | None = None,
         steps: int | None = None,
         max_force: float | None = None,
         run_id: str | None = None,
         relaxed_id: str | None = None,
-        e_threshold: float = DEFAULT_E_THRESHOLD,
-        sigma: float = DEFAULT_SIGMA,
+        e_threshold: float = _SCORE.e_threshold,
+        sigma: float = _SCORE.sigma,
         build: BuildMeta | None = None,
     ) -> RelaxedDoc:
         """Build the document of a finished relaxation.
@@ -159,6 +177,8 @@ class RelaxedDoc(BaseModel):
             Whether the optimiser converged.
         energy_per_atom, formation_energy_per_atom, e_above_hull
             Energies of the relaxed crystal, eV/atom.
+        decomposition, hull_phases
+            Its decomposition on the hull, and how many phases made the hull.
         steps, max_force
             Optimiser steps and the largest residual force (eV/angstrom).
         run_id
@@ -189,6 +209,10 @@ class RelaxedDoc(BaseModel):
             "initial": initial_structure.as_dict(),
             "relaxed": structure.as_dict(),
             "energies": [energy_per_atom, formation_energy_per_atom, e_above_hull],
+            "hull": [
+                [d.model_dump() for d in decomposition or []],
+                hull_phases,
+            ],
             "potential": [potential, potential_version],
             "optimiser": [steps, converged, max_force],
             "score": [e_threshold, sigma],
@@ -203,6 +227,8 @@ class RelaxedDoc(BaseModel):
             energy_per_atom=energy_per_atom,
             formation_energy_per_atom=formation_energy_per_atom,
             e_above_hull=e_above_hull,
+            decomposition=decomposition,
+            hull_phases=hull_phases,
             storage_score=score,
             potential=potential,
             potential_version=potential_version,

@@ -14,6 +14,7 @@ settings see the same documents.
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,9 +41,12 @@ COLLECTIONS: dict[str, str] = {
     "relaxed": "relaxed_id",
     "candidates": "candidate_id",
     "dft_tasks": "task_id",
+    "optimade_structures": "id",
     "runs": "stage_id",
     "elemental_refs": "ref_id",
     "calibrations": "calibration_id",
+    "amorphous_diffusivity": "entry_id",
+    "amorphous_md": "md_id",
 }
 """Every named collection and the field that identifies its documents."""
 
@@ -51,6 +55,10 @@ DATA_COLLECTION = "artefacts"
 
 # memory:// stores live as long as the process, shared by name.
 _MEMORY: dict[tuple[str, str], Store] = {}
+
+# The factory behind each JobStore this process made, so a job that jobflow
+# runs here with that JobStore writes through the same open database.
+_BY_JOB_STORE: dict[int, tuple[weakref.ref, StoreFactory]] = {}
 
 
 class StoreFactory:
@@ -72,6 +80,30 @@ class StoreFactory:
             raise ConfigError(str(exc)) from None
         self._stores: dict[str, Store] = {}
         self._checked = False
+        self._owner = True
+
+    def with_settings(self, settings: MatforgeSettings) -> StoreFactory:
+        """Return a factory on the same open database with other (job) settings.
+
+        The two share their connections; closing the new one closes nothing.
+        The database is this factory's: ``settings.store`` and ``home`` are not
+        looked at.
+        """
+        other = StoreFactory.__new__(StoreFactory)
+        other.__dict__.update(self.__dict__)
+        other.settings = settings.model_copy(
+            update={"store": self.settings.store, "home": self.settings.home}
+        )
+        other._owner = False
+        return other
+
+    @staticmethod
+    def of_job_store(job_store: object) -> StoreFactory | None:
+        """Return the factory that made a JobStore in this process, or None."""
+        found = _BY_JOB_STORE.get(id(job_store))
+        if found is None or found[0]() is not job_store:
+            return None
+        return found[1]
 
     # -- description -------------------------------------------------------
     @property
@@ -190,10 +222,16 @@ class StoreFactory:
             self.check()
             docs = self._make(JOBS_COLLECTION, "uuid")
             self._stores[JOBS_COLLECTION] = self._connect(docs)
-        return JobStore(
+        job_store = JobStore(
             self._stores[JOBS_COLLECTION],
             additional_stores={"data": self.data_store()},
         )
+        key = id(job_store)
+        _BY_JOB_STORE[key] = (
+            weakref.ref(job_store, lambda _ref: _BY_JOB_STORE.pop(key, None)),
+            self,
+        )
+        return job_store
 
     # -- health ------------------------------------------------------------
     def _unreachable(self, exc: BaseException) -> DatabaseUnreachableError:
@@ -241,6 +279,8 @@ class StoreFactory:
 
     def close(self) -> None:
         """Close every store this factory opened (memory stores stay alive)."""
+        if not self._owner:
+            return
         for name, store in list(self._stores.items()):
             if self.backend != "memory":
                 try:

@@ -1,0 +1,157 @@
+"""``matforge validate``: DFT validation of the top candidates."""
+
+from __future__ import annotations
+
+import click
+
+from matforge.cli.common import echo_json, open_factory, settings_of, text_table
+from matforge.errors import MatforgeError
+from matforge.report.table import cell as format_cell
+
+VALIDATION_COLUMNS = (
+    ("rank", "rank"),
+    ("formula", "formula"),
+    ("E_form pred", "formation_energy_per_atom"),
+    ("E_form DFT", "formation_energy_dft_per_atom"),
+    ("E_hull DFT", "e_above_hull_dft"),
+    ("sq. error", "squared_error"),
+    ("status", "status"),
+    ("seconds", "seconds"),
+    ("candidate_id", "candidate_id"),
+)
+
+
+@click.command()
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Best-ranked candidates to validate [dft.top_k].",
+)
+@click.option(
+    "--code",
+    type=click.Choice(["gpaw", "vasp"]),
+    default=None,
+    help="gpaw: compute here; vasp: build atomate2 VASP workflows [dft.code].",
+)
+@click.option(
+    "--workflow",
+    "workflow_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="VASP: write the FireWorks workflow here (YAML or JSON by suffix; "
+    "default <home>/dft/vasp-workflow-<hash>.yaml).",
+)
+@click.option("--submit", is_flag=True, help="VASP: add the workflow to the LaunchPad.")
+@click.option(
+    "--collect",
+    is_flag=True,
+    help="VASP: read finished statics from the job store into dft_tasks.",
+)
+@click.option(
+    "--resubmit", is_flag=True, help="VASP: plan submitted, unfinished tasks again."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def validate(
+    ctx: click.Context,
+    top: int | None,
+    code: str | None,
+    workflow_path: str | None,
+    submit: bool,
+    collect: bool,
+    resubmit: bool,
+    as_json: bool,
+) -> None:
+    """Validate the top candidates with DFT; the table gains E_form DFT.
+
+    GPAW runs here (MPI, dft.mpi_processes) and the candidates are updated at
+    once; a candidate validated with the same settings is not computed again.
+    VASP builds atomate2's MP workflows for FireWorks; --collect reads them
+    back when they are done.
+    """
+    from matforge.flows.dft import dft_params, validate_and_rebuild
+
+    params = dft_params(settings_of(ctx), code)
+    if params.code == "vasp":
+        _validate_vasp(ctx, top, workflow_path, submit, collect, resubmit, as_json)
+        return
+    if workflow_path or submit or collect or resubmit:
+        raise MatforgeError("--workflow, --submit, --collect and --resubmit are VASP's")
+
+    def say(line: str) -> None:
+        click.echo(f"computing {line}", err=True)
+
+    with open_factory(ctx) as factory:
+        summary = validate_and_rebuild(factory, top=top, progress=say)
+    if as_json:
+        echo_json(summary.as_dict())
+    elif not summary.rows:
+        click.echo("no candidates; run `matforge build candidates` first?")
+    else:
+        cells = []
+        for row in summary.as_dict()["rows"]:
+            cell = {head: format_cell(row.get(f)) for head, f in VALIDATION_COLUMNS}
+            cell["seconds"] = f"{row['seconds']:.0f}"
+            cells.append(cell)
+        click.echo(
+            f"DFT validation with GPAW (settings {summary.settings_hash}) in "
+            f"{summary.seconds:.0f} s"
+        )
+        click.echo(text_table(cells, [head for head, _ in VALIDATION_COLUMNS]))
+        for row in summary.rows:
+            if row.error:
+                click.echo(f"  {row.formula}: {row.error.splitlines()[0]}")
+        click.echo("the candidates table shows them: `matforge candidates`")
+    if summary.rows and summary.failed == len(summary.rows):
+        raise SystemExit(1)
+
+
+def _validate_vasp(
+    ctx: click.Context,
+    top: int | None,
+    workflow_path: str | None,
+    submit: bool,
+    collect: bool,
+    resubmit: bool,
+    as_json: bool,
+) -> None:
+    from matforge.launchpad.submit import collect_vasp, validate_with_vasp
+
+    with open_factory(ctx) as factory:
+        if collect:
+            payload = collect_vasp(factory)
+            if as_json:
+                echo_json(payload)
+            else:
+                click.echo(f"collected {len(payload['collected'])} finished VASP tasks")
+                for d in payload["collected"]:
+                    click.echo(f"  {d['purpose']} {d['formula']}: {d['state']}")
+            return
+        payload, plan = validate_with_vasp(
+            factory,
+            top=top,
+            workflow_path=workflow_path,
+            submit=submit,
+            resubmit=resubmit,
+        )
+    if as_json:
+        echo_json(payload)
+        return
+    if "workflow" not in payload:
+        click.echo(
+            f"nothing to submit: {len(plan.cached)} tasks done, the others "
+            "submitted before (--resubmit plans them again, --collect reads results)"
+        )
+        return
+    click.echo(
+        f"VASP workflow: {len(plan.flows)} structures, {payload['fireworks']} "
+        f"fireworks (MP GGA double relaxation + static) -> {payload['workflow']}"
+    )
+    for task in plan.tasks:
+        click.echo(f"  {task.purpose} {task.formula} ({task.task_id})")
+    if submit:
+        click.echo("added to the LaunchPad")
+    else:
+        click.echo(f"submit with: lpad add {payload['workflow']}")
+    click.echo("then: matforge validate --code vasp --collect")

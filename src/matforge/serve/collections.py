@@ -1,0 +1,255 @@
+"""The structures collection the OPTIMADE server reads: in memory or on MongoDB.
+
+Both are optimade-python-tools ``EntryCollection``s, so the library's routers,
+filter grammar, response models and error handling serve them unchanged. What
+they add:
+
+- the translation of a filter (the grammar's Earley parse, about 10 ms) is
+  kept per filter text, so a repeated query is not parsed again; filters whose
+  translation warns are translated afresh each time, so the warning reaches
+  every response;
+- boolean values (``_matforge_is_novel = TRUE``): the v1.2 grammar has them,
+  but the library's transformer has no rule for them (its parse drops the
+  TRUE / FALSE token); :class:`BooleanParser` puts the value back;
+- an id that no entry has gets OPTIMADE's 404 error response instead of an
+  empty ``data``;
+- :meth:`entry` returns one stored entry by id for the page's downloads.
+
+:class:`MemoryStructures` answers from documents held in memory through
+:class:`~matforge.serve.memory.MemoryQueryEngine` (the embedded and memory
+stores); :class:`MongoStructures` queries the matforge database's
+``optimade_structures`` collection on a MongoDB server directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lark import Lark, Tree
+from optimade.exceptions import NotFound
+from optimade.filterparser import LarkParser
+from optimade.filterparser.lark_parser import AVAILABLE_PARSERS
+from optimade.filtertransformers.mongo import MongoTransformer
+from optimade.server.entry_collections import EntryCollection
+from optimade.server.entry_collections.mongo import MongoCollection
+from optimade.server.query_params import SingleEntryQueryParams
+
+from matforge.serve.memory import MemoryQueryEngine
+
+if TYPE_CHECKING:
+    from optimade.models import EntryResource
+    from optimade.server.config import ServerConfig
+    from optimade.server.mappers import BaseResourceMapper
+    from pymongo.collection import Collection
+
+_CACHED_FILTERS = 512
+_SINGLE_ID = re.compile(r'^id="(?P<id>.*)"$', re.DOTALL)
+
+
+class BooleanParser(LarkParser):
+    """optimade's filter parser, with TRUE and FALSE read into Python booleans.
+
+    The grammar's ``bool`` rule matches anonymous tokens, which the parse tree
+    drops; parsed with positions, each ``bool`` node is replaced by the value
+    its text spells, which the transformer's ``value`` rule passes on.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        grammar = Path(AVAILABLE_PARSERS[self.version][self.variant])
+        with grammar.open(encoding="utf-8") as handle:
+            self.lark = Lark(handle, maybe_placeholders=False, propagate_positions=True)
+
+    def parse(self, filter_: str) -> Tree:
+        """Parse a filter; raise optimade's BadRequest if it is malformed."""
+        tree = super().parse(filter_)
+        self._booleans(tree, filter_)
+        return tree
+
+    @classmethod
+    def _booleans(cls, tree: Tree, text: str) -> None:
+        for i, child in enumerate(tree.children):
+            if not isinstance(child, Tree):
+                continue
+            if child.data == "bool":
+                spelled = text[child.meta.start_pos : child.meta.end_pos]
+                tree.children[i] = spelled.strip() == "TRUE"
+            else:
+                cls._booleans(child, text)
+
+
+class _Served:
+    """What both structures collections add to optimade's collections."""
+
+    parser: Any
+    transformer: Any
+
+    def _init_cache(self) -> None:
+        self.parser = BooleanParser()
+        self._filters: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _translate(self, text: str) -> dict[str, Any]:
+        """Return the MongoDB query of an OPTIMADE filter, parsed once per text."""
+        with self._lock:
+            query = self._filters.get(text)
+            if query is not None:
+                self._filters.move_to_end(text)
+                return copy.deepcopy(query)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            query = self.transformer.transform(self.parser.parse(text))
+        for w in caught:  # hand them on to the response's meta.warnings
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not caught:
+            with self._lock:
+                self._filters[text] = copy.deepcopy(query)
+                while len(self._filters) > _CACHED_FILTERS:
+                    self._filters.popitem(last=False)
+        return query
+
+    def handle_query_params(self, params: Any) -> dict[str, Any]:
+        """Turn the query parameters into a query, reusing known filters."""
+        text = getattr(params, "filter", None)
+        if not text:
+            return super().handle_query_params(params)  # type: ignore[misc]
+        query = self._translate(text)
+        unfiltered = copy.copy(params)
+        unfiltered.filter = ""
+        criteria = super().handle_query_params(unfiltered)  # type: ignore[misc]
+        criteria["filter"] = query
+        return criteria
+
+    def find(self, params: Any) -> Any:
+        """Run a query; an id no entry has is OPTIMADE's 404 Not Found."""
+        found = super().find(params)  # type: ignore[misc]
+        if isinstance(params, SingleEntryQueryParams) and found[0] is None:
+            match = _SINGLE_ID.match(getattr(params, "filter", "") or "")
+            what = f"id {match['id']!r}" if match else "this id"
+            raise NotFound(detail=f"no structures entry has {what}")
+        return found
+
+
+def _utc(doc: dict[str, Any]) -> dict[str, Any]:
+    when = doc.get("last_modified")
+    if isinstance(when, datetime) and when.tzinfo is None:
+        doc["last_modified"] = when.replace(tzinfo=UTC)
+    return doc
+
+
+class MemoryStructures(_Served, EntryCollection):
+    """OPTIMADE structures served from documents held in memory (read-only).
+
+    Parameters
+    ----------
+    docs
+        The entries, as the ``optimade_structures`` collection stores them.
+    resource_cls, resource_mapper, config
+        As optimade-python-tools' collections take them.
+    """
+
+    def __init__(
+        self,
+        docs: Iterable[Mapping[str, Any]],
+        resource_cls: type[EntryResource],
+        resource_mapper: BaseResourceMapper,
+        config: ServerConfig,
+    ) -> None:
+        super().__init__(
+            resource_cls,
+            resource_mapper,
+            MongoTransformer(mapper=resource_mapper),
+            config,
+        )
+        self._init_cache()
+        self.engine = MemoryQueryEngine(_utc(dict(d)) for d in docs)
+        self._by_id = {d["id"]: i for i, d in enumerate(self.engine.find())}
+
+    def __len__(self) -> int:
+        return len(self.engine)
+
+    def insert(self, data: list[Any]) -> None:
+        """Add entries (optimade's test-data loader; matforge never calls it)."""
+        self.engine.extend(_utc(dict(d)) for d in data)
+        self._by_id = {d["id"]: i for i, d in enumerate(self.engine.find())}
+
+    def count(self, **kwargs: Any) -> int:
+        """Return the number of entries a ``filter`` matches."""
+        return self.engine.count(kwargs.get("filter"))
+
+    def entry(self, entry_id: str) -> dict[str, Any] | None:
+        """Return the stored entry with this id, or None."""
+        if entry_id not in self._by_id:
+            return None
+        return self.engine.find({"id": entry_id}, limit=1)[0]
+
+    def _run_db_query(
+        self, criteria: dict[str, Any], single_entry: bool = False
+    ) -> tuple[list[dict[str, Any]], int | None, bool]:
+        if "page_above" in criteria:
+            raise NotImplementedError("`page_above` is not implemented here.")
+        query = criteria.get("filter") or {}
+        skip = int(criteria.get("skip") or 0)
+        limit = int(criteria.get("limit") or 0)
+        results, returned = self.engine.find_counted(
+            query,
+            projection=criteria.get("projection"),
+            sort=list(criteria.get("sort") or []),
+            skip=skip,
+            limit=limit,
+        )
+        if single_entry:
+            return results, len(results), False
+        return results, returned, skip + len(results) < returned
+
+
+class MongoStructures(_Served, MongoCollection):
+    """OPTIMADE structures served from a MongoDB collection (read-only).
+
+    Parameters
+    ----------
+    collection
+        The pymongo collection of the entries (matforge's store factory makes
+        the client: credentials and timeouts are its settings).
+    resource_cls, resource_mapper, config
+        As optimade-python-tools' collections take them.
+    """
+
+    def __init__(
+        self,
+        collection: Collection,
+        resource_cls: type[EntryResource],
+        resource_mapper: BaseResourceMapper,
+        config: ServerConfig,
+    ) -> None:
+        # MongoCollection.__init__ would open a client of its own from a URI in
+        # the config; the collection here comes from matforge's store factory
+        EntryCollection.__init__(
+            self,
+            resource_cls,
+            resource_mapper,
+            MongoTransformer(mapper=resource_mapper),
+            config,
+        )
+        self._init_cache()
+        self.collection = collection
+
+    def entry(self, entry_id: str) -> dict[str, Any] | None:
+        """Return the stored entry with this id, or None."""
+        doc = self.collection.find_one({"id": entry_id}, {"_id": 0})
+        return None if doc is None else _utc(doc)
+
+    def _run_db_query(
+        self, criteria: dict[str, Any], single_entry: bool = False
+    ) -> tuple[list[dict[str, Any]], int | None, bool]:
+        results, returned, more = super()._run_db_query(criteria, single_entry)
+        # pymongo gives naive datetimes back: they are UTC
+        return [_utc(doc) for doc in results], returned, more

@@ -1,0 +1,110 @@
+"""A tiny melt-quench MD run: a few atoms, a few steps, in seconds."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from ase.calculators.lj import LennardJones
+
+from matforge.amorphous.meltquench import MeltQuenchSettings, run_melt_quench
+from matforge.amorphous.packing import cell_composition, random_packing
+
+TINY = MeltQuenchSettings(
+    target_atoms=8,
+    melt_steps=10,
+    quench_step=1000.0,
+    quench_steps=5,
+    equilibration_steps=5,
+    production_steps=30,
+    traj_interval=2,
+    n_blocks=3,
+    volume_search_steps=10,
+    time_step_fs=2.0,
+)
+
+
+def test_random_packing_keeps_atoms_apart() -> None:
+    cell = random_packing("Li2O", 30, volume_per_atom=16.0, seed=4)
+    assert cell.composition.reduced_formula == "Li2O"
+    assert len(cell) == 30
+    assert cell.volume == pytest.approx(480.0)
+    dist = cell.distance_matrix + np.eye(len(cell)) * 99
+    assert dist.min() >= 2.0 - 1e-9
+    dense = random_packing("Li2O", 30, volume_per_atom=8.0, seed=4)
+    closest = (dense.distance_matrix + np.eye(30) * 99).min()
+    assert 1.0 < closest < 2.0  # the distance shrank to fit
+    assert cell_composition("LiAlO2", 10).num_atoms == 12
+
+
+def test_tiny_melt_quench_with_a_pair_potential() -> None:
+    calc = LennardJones(sigma=2.0, epsilon=0.05, rc=5.0, smooth=True)
+    lines: list[str] = []
+    result = run_melt_quench(
+        "Li2O", calc, [1000, 1500], {1000: 14.0, 1500: 15.0}, TINY, lines.append
+    )
+    assert result.n_atoms == 9
+    assert [run.temperature for run in result.runs] == [1500.0, 1000.0]
+    for run in result.runs:
+        assert run.li_positions.shape == (16, 6, 3)  # 30 steps / 2 + 1 frames
+        assert run.times_ps[1] == pytest.approx(0.004)
+        assert run.fit.diffusivity > 0
+        assert np.isfinite(run.kinetic_temperature).all()
+        assert run.volume_per_atom in {14.0, 15.0}
+        with np.load(io.BytesIO(run.to_npz()), allow_pickle=False) as data:
+            assert data["li_positions"].shape == run.li_positions.shape
+    assert result.runs[0].cell[0, 0] ** 3 == pytest.approx(15.0 * 9)
+    assert result.arrhenius is not None
+    assert np.isfinite(result.arrhenius.ea)
+    assert result.wall_s_per_ps > 0
+    assert any("1000 K" in line for line in lines)
+
+
+def test_volume_search_without_a_volume() -> None:
+    calc = LennardJones(sigma=2.0, epsilon=0.05, rc=5.0, smooth=True)
+    result = run_melt_quench("LiF", calc, [1200], None, TINY)
+    assert len(result.volume_search) == 3
+    assert result.runs[0].volume_per_atom > 0
+    assert result.arrhenius is None  # one temperature
+
+
+def test_a_composition_without_li_is_refused() -> None:
+    with pytest.raises(ValueError, match="no Li"):
+        run_melt_quench("NaCl", None, [1000], 20.0, TINY)
+
+
+@pytest.mark.potential
+def test_tiny_melt_quench_with_sevennet() -> None:
+    from matforge.potentials.registry import load_calculator, resolve_potential
+
+    calc = load_calculator(resolve_potential("sevennet-0"))
+    result = run_melt_quench("Li2O", calc, [2000, 1500], 14.0, TINY)
+    assert [run.temperature for run in result.runs] == [2000.0, 1500.0]
+    assert all(np.isfinite(run.fit.diffusivity) for run in result.runs)
+
+
+def test_a_runaway_md_stops_with_a_clear_error() -> None:
+    from ase.calculators.calculator import Calculator
+
+    from matforge.amorphous.segment import MDInstabilityError
+
+    class Broken(Calculator):
+        implemented_properties = ("energy", "forces", "stress")
+
+        def calculate(
+            self,
+            atoms: object = None,
+            properties: object = None,
+            system_changes: object = None,
+        ) -> None:
+            super().calculate(atoms, properties, system_changes)
+            n = len(self.atoms)
+            self.results = {
+                "energy": 0.0,
+                "forces": np.full((n, 3), np.nan),
+                "stress": np.zeros(6),
+            }
+
+    with pytest.raises(MDInstabilityError, match="non-finite forces"):
+        run_melt_quench("Li2O", Broken(), [1000], 15.0, TINY)
