@@ -31,6 +31,7 @@ from matforge.flows.generator import (
     evaluate_generator,
     generate_candidates,
     load_model,
+    pretrain_folder,
     sampling_settings,
     train_generator,
 )
@@ -221,9 +222,7 @@ def main() -> None:
     settings = load_settings()
     if args.threads is not None:
         settings.ml.threads = args.threads
-    pretrain_dir = None
-    if not args.no_pretrain and settings.ml.pretrain_epochs > 0:
-        pretrain_dir = settings.shared_data_dir() / "mp20_sample"
+    pretrain_dir = pretrain_folder(settings, skip=args.no_pretrain)
     with StoreFactory(settings) as factory:
         n_hydrides = factory.store("hydrides").count()
         print(f"store: {factory.location}, {n_hydrides} hydrides; device {args.device}")
