@@ -329,7 +329,7 @@ class LaunchpadSettings(BaseModel):
 
 
 class GeneratorSettings(BaseModel):
-    """Model size, training and sampling of the crystal generator."""
+    """Model size, training and sampling of the crystal generator (CDVAE)."""
 
     hidden_dim: int = Field(default=64, ge=4, description="Width of features.")
     latent_dim: int = Field(default=32, ge=2, description="Size of the latent z.")
@@ -337,11 +337,22 @@ class GeneratorSettings(BaseModel):
         default=3, ge=1, description="Interaction blocks of encoder and decoder."
     )
     cutoff: float = Field(default=4.5, gt=0, description="Neighbour cutoff, A.")
+    max_neighbors: int | None = Field(
+        default=None,
+        ge=1,
+        description="Nearest neighbours kept per atom in both graphs (CDVAE: 20; "
+        "ties at the last distance are kept); None: every one within the cutoff.",
+    )
     max_atoms: int = Field(default=20, ge=1, description="Largest atom count.")
     num_noise_levels: int = Field(
         default=50, ge=1, description="Geometric noise levels of the diffusion."
     )
     beta: float = Field(default=0.01, ge=0, description="Weight of the KL loss.")
+    canonical_cell: bool = Field(
+        default=True,
+        description="Read crystals in their Niggli-reduced cell rebuilt from its "
+        "lattice parameters (CDVAE), so equivalent cells give the same inputs.",
+    )
     epochs: int = Field(default=300, ge=1, description="Most training epochs.")
     pretrain_epochs: int = Field(
         default=40,
@@ -357,16 +368,46 @@ class GeneratorSettings(BaseModel):
     )
     batch_size: int = Field(default=32, ge=1, description="Crystals per batch.")
     learning_rate: float = Field(default=1e-3, gt=0, description="Adam step size.")
+    min_learning_rate: float = Field(
+        default=1e-4,
+        gt=0,
+        description="Floor of the learning rate, lowered by 0.6 on plateaus "
+        "of the validation denoising loss (CDVAE: 1e-4).",
+    )
+    lr_patience: int = Field(
+        default=10,
+        ge=1,
+        description="Epochs without a better validation denoising loss before "
+        "the learning rate falls.",
+    )
     patience: int = Field(
-        default=40, ge=1, description="Epochs without improvement before stopping."
+        default=40,
+        ge=1,
+        description="Epochs without a better validation denoising loss before "
+        "stopping (never before teacher forcing ends).",
+    )
+    teacher_forcing_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of each stage's epochs in which the score network "
+        "sees the true lattice; the predicted one afterwards (CDVAE: 500 of "
+        "1000 epochs).",
+    )
+    val_repeats: int = Field(
+        default=3,
+        ge=1,
+        description="Noise draws per validation crystal for model selection.",
     )
     seed: int = Field(default=0, description="Seed of split, weights and noise.")
     steps_per_level: int = Field(
-        default=2, ge=1, description="Langevin steps per noise level."
+        default=2,
+        ge=1,
+        description="Langevin steps per noise level (CDVAE's evaluation: 100).",
     )
     step_lr: float = Field(default=1e-4, gt=0, description="Langevin step size.")
     sample_batch_size: int = Field(
-        default=100, ge=1, description="Crystals decoded together."
+        default=250, ge=1, description="Crystals decoded together."
     )
     guide_steps: int = Field(
         default=100, ge=1, description="Gradient steps on z with --guided."
@@ -376,25 +417,41 @@ class GeneratorSettings(BaseModel):
         default=1.0,
         gt=0,
         description="Temperature of the composition head when atom types are "
-        "drawn (CDVAE: 1; lower sharpens a blurred composition, but with the "
-        "balanced decoding it mostly gives more pure-hydrogen cells).",
+        "decoded (CDVAE: 1; lower sharpens a blurred composition).",
     )
     hydride_redraws: int = Field(
-        default=64,
+        default=0,
         ge=0,
-        description="Condition decoded compositions on holding hydrogen and a "
-        "metal, the platform's scope: a multinomial draw without both is redrawn "
-        "up to this many times, the balanced decoding keeps only such "
-        "compositions; 0: CDVAE's unconditioned draw.",
+        description="Condition the decoded compositions on holding hydrogen and "
+        "a metal, the platform's scope: drawn atoms of a crystal without both are "
+        "drawn again up to this many times, the balanced decoding keeps only "
+        "such compositions; 0: CDVAE's unconditioned draw.",
     )
-    composition: Literal["balanced", "multinomial", "counts"] = Field(
-        default="multinomial",
-        description="How atom types are decoded: every atom drawn from the "
-        "composition head (multinomial, CDVAE; the default: with pre-training it "
-        "measured compositional validity 0.83 and uniqueness 0.98), a whole "
-        "composition drawn under charge balance (balanced: validity 1.0 but "
-        "uniqueness 0.21, most samples collapse to 4-atom cells) or "
-        "largest-remainder rounding (counts).",
+    composition: Literal["cdvae", "balanced", "multinomial", "counts"] = Field(
+        default="cdvae",
+        description="How atom types are decoded from the heads: round p x N to "
+        "counts and draw only the leftover atoms (cdvae, CDVAE's "
+        "sample_composition), draw every atom independently (multinomial), draw "
+        "a whole composition under charge balance (balanced) or round by "
+        "largest remainder (counts).",
+    )
+    decode_types: bool = Field(
+        default=True,
+        description="Replace the atom types by the score network's argmax at "
+        "every Langevin step (CDVAE); False keeps the decoded composition.",
+    )
+    threads: int = Field(
+        default=1,
+        ge=0,
+        description="torch CPU threads while training, sampling and evaluating "
+        "the generator (0: leave torch's setting). Its tensors are small: on two "
+        "shared cores one thread used 2-7 times less CPU than two.",
+    )
+    diagnostic_crystals: int = Field(
+        default=90,
+        ge=1,
+        description="Training crystals reconstructed for the diagnostics (a "
+        "seeded subset; the test split is reconstructed whole).",
     )
 
 

@@ -98,6 +98,16 @@ def test_generate_metrics_are_printed_and_stored(store_with_hydrides):
     with StoreFactory(load_settings()) as factory:
         doc, _ = load_model(factory)
         assert doc.metrics["unguided"]["num_generated"] == 4
+        assert set(doc.diagnostics["reconstruction"]) == {"train", "test"}
+    # the text output shows the stored diagnostics as a table, not a dict
+    text = runner.invoke(cli, ["generate", "-n", "4", "--metrics"])
+    assert text.exit_code == 0, text.output
+    assert "coverage ceiling (train vs test)" in text.output
+    assert "'reconstruction'" not in text.output
+    lines = text.output.splitlines()
+    for split in ("train", "test"):
+        for mode in ("predicted", "forced"):
+            assert any(line.split()[:2] == [split, mode] for line in lines)
 
 
 def _mp20_sample(shared_data, folder, rows=4):

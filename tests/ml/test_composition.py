@@ -6,7 +6,10 @@ import torch
 from matforge.ml.composition import (
     _count_vectors,
     charge_balanced,
+    count_composition,
     decode_composition,
+    largest_remainder_counts,
+    multinomial_composition,
 )
 
 H, CA, MG, PT = 1, 20, 12, 78
@@ -105,15 +108,84 @@ def test_hydride_conditioning_is_dropped_when_impossible():
 
 
 def test_multinomial_draws_are_redrawn_until_they_are_hydrides():
-    from matforge.ml.sample import draw_types
-
-    probs = torch.stack([_probs({8: 0.9, H: 0.05, CA: 0.05})] * 6)
-    num_atoms = torch.tensor([4, 4, 4, 4, 4, 4])
-    plain = draw_types(probs, num_atoms, torch.Generator().manual_seed(0))
-    conditioned = draw_types(
-        probs, num_atoms, torch.Generator().manual_seed(0), hydride=500
-    )
-    crystals = conditioned.reshape(6, 4)
-    assert all((c == H).any() and (c == CA).any() for c in crystals)
+    probs = _probs({8: 0.9, H: 0.05, CA: 0.05})
+    plain = [
+        multinomial_composition(probs, 4, torch.Generator().manual_seed(k))
+        for k in range(6)
+    ]
+    conditioned = [
+        multinomial_composition(
+            probs, 4, torch.Generator().manual_seed(k), hydride_redraws=500
+        )
+        for k in range(6)
+    ]
+    assert all((c == H).any() and (c == CA).any() for c in conditioned)
     # unconditioned, most crystals are oxygen only
-    assert sum((c == H).any() and (c == CA).any() for c in plain.reshape(6, 4)) < 6
+    assert sum(bool((c == H).any() and (c == CA).any()) for c in plain) < 6
+
+
+@pytest.mark.parametrize(
+    ("pairs", "n", "expected"),
+    [
+        ({MG: 1 / 3, H: 2 / 3}, 6, {MG: 2, H: 4}),
+        ({MG: 1 / 3, H: 2 / 3}, 3, {MG: 1, H: 2}),
+        ({CA: 0.2, MG: 0.2, H: 0.6}, 10, {CA: 2, MG: 2, H: 6}),
+        # a slightly wrong head still rounds to the right counts
+        ({MG: 0.30, H: 0.65, PT: 0.05}, 6, {MG: 2, H: 4}),
+    ],
+)
+def test_count_decoding_gives_the_rounded_composition(pairs, n, expected):
+    for seed in range(20):
+        types = count_composition(_probs(pairs), n, torch.Generator().manual_seed(seed))
+        assert len(types) == n
+        elements, counts = torch.unique(types, return_counts=True)
+        found = {int(z): int(c) for z, c in zip(elements, counts, strict=True)}
+        assert found == expected
+
+
+def test_count_decoding_draws_only_the_leftover_atoms():
+    # 0.5 * 5 = 2.5 rounds to 2 (half to even) for both: one atom left to draw,
+    # from what the rounding left: 0.5 - 2/5 = 0.1 each, so Mg or H
+    probs = _probs({MG: 0.5, H: 0.5})
+    seen = set()
+    for seed in range(40):
+        types = count_composition(probs, 5, torch.Generator().manual_seed(seed))
+        counts = {int(z): int((types == z).sum()) for z in (MG, H)}
+        assert len(types) == 5
+        assert sorted(counts.values()) == [2, 3]
+        seen.add(counts[MG])
+    assert seen == {2, 3}
+
+
+def test_count_decoding_trims_an_overfull_rounding():
+    # 1.5 and 1.5 round to 2 and 2: one of the four atoms goes
+    probs = _probs({MG: 0.5, H: 0.5})
+    for seed in range(10):
+        types = count_composition(probs, 3, torch.Generator().manual_seed(seed))
+        assert len(types) == 3
+        assert {int(z) for z in types} <= {MG, H}
+
+
+def test_count_decoding_is_seeded_and_beats_the_per_atom_draw():
+    probs = _probs({MG: 1 / 3, H: 2 / 3})
+    one = count_composition(probs, 6, torch.Generator().manual_seed(3))
+    two = count_composition(probs, 6, torch.Generator().manual_seed(3))
+    assert torch.equal(one, two)
+    exact = 0
+    for seed in range(300):
+        drawn = multinomial_composition(probs, 6, torch.Generator().manual_seed(seed))
+        exact += int((drawn == MG).sum()) == 2
+    # a perfect head gives Mg2H4 in only about a third of per-atom draws
+    assert 0.2 < exact / 300 < 0.45
+
+
+def test_count_decoding_rejects_an_empty_crystal():
+    with pytest.raises(ValueError, match="num_atoms"):
+        count_composition(_probs({H: 1.0}), 0, torch.Generator())
+
+
+def test_largest_remainder_counts():
+    probs = torch.tensor([0.5, 0.3, 0.2, 0.0])
+    assert largest_remainder_counts(probs, 7).tolist() == [4, 2, 1, 0]
+    assert int(largest_remainder_counts(probs, 3, 0.7).sum()) == 3
+    assert largest_remainder_counts(probs, 3, 0.7).tolist() == [2, 1, 0, 0]

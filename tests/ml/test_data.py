@@ -1,9 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
 from matforge.ml.data import (
+    canonical_structure,
     data_to_structure,
     lattice_matrix_to_params,
     lattice_params_to_matrix,
@@ -84,3 +87,62 @@ def test_split_is_seeded_and_disjoint():
     assert sorted(everything) == list(range(450))
     small = split_indices(5, seed=0)
     assert min(len(v) for v in small.values()) >= 1
+
+
+def _equivalent_cell(structure, seed):
+    """The same crystal in another basis, orientation, site order and images."""
+    rng = np.random.default_rng(seed)
+    other = structure.copy()
+    other.make_supercell([[1, 1, 0], [0, 1, 0], [-1, 0, 1]])  # det 1: same cell
+    rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    if np.linalg.det(rotation) < 0:
+        rotation = -rotation
+    order = rng.permutation(len(other))
+    shifts = rng.integers(-2, 3, size=(len(other), 3))
+    return Structure(
+        Lattice(other.lattice.matrix @ rotation.T),
+        [other.species[k] for k in order],
+        other.frac_coords[order] + shifts,
+    )
+
+
+def test_niggli_equivalent_cells_give_identical_inputs(seed_structures):
+    for k, structure in enumerate(seed_structures):
+        one = structure_to_data(structure)
+        two = structure_to_data(_equivalent_cell(structure, k))
+        assert torch.equal(one.atom_types, two.atom_types)
+        assert torch.equal(one.num_atoms, two.num_atoms)
+        for key in ("frac_coords", "lattice", "lengths", "angles"):
+            assert torch.allclose(one[key], two[key], atol=1e-4), (k, key)
+        # the canonical cell holds the same crystal
+        back = data_to_structure(one.atom_types, one.frac_coords, one.lattice[0])
+        assert StructureMatcher().fit(back, structure)
+    # the raw cell, as before CDVAE's reading, does differ
+    raw = structure_to_data(seed_structures[0], canonical=False)
+    other = structure_to_data(_equivalent_cell(seed_structures[0], 0), canonical=False)
+    assert not torch.allclose(raw.lengths, other.lengths, atol=1e-4)
+
+
+def test_canonical_cell_is_niggli_reduced_from_its_parameters(seed_structures):
+    for structure in seed_structures:
+        cell = canonical_structure(structure)
+        reduced = structure.lattice.get_niggli_reduced_lattice()
+        np.testing.assert_allclose(
+            sorted(cell.lattice.abc), sorted(reduced.abc), atol=1e-3
+        )
+        expected = Lattice.from_parameters(*cell.lattice.parameters).matrix
+        np.testing.assert_allclose(cell.lattice.matrix, expected, atol=1e-8)
+
+
+def test_neighbour_cap_keeps_the_nearest_and_their_ties(seed_structures):
+    batch = Batch.from_data_list([structure_to_data(s) for s in seed_structures])
+    args = (batch.frac_coords, batch.lattice, batch.num_atoms, 7.0)
+    full = periodic_edges(*args)
+    capped = periodic_edges(*args, max_neighbors=6)
+    for atom in range(len(batch.frac_coords)):
+        mine = capped.distances[capped.src == atom]
+        every = torch.sort(full.distances[full.src == atom]).values
+        assert len(mine) >= min(6, len(every))
+        # the nearest six, and any others as near as the sixth
+        kth = every[min(6, len(every)) - 1]
+        assert torch.equal(torch.sort(mine).values, every[every <= kth + 1e-3])

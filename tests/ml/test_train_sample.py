@@ -1,11 +1,14 @@
+import pytest
 import torch
 from torch_geometric.data import Batch
 
 from matforge.ml.data import structure_to_data
+from matforge.ml.metrics import reconstruction
 from matforge.ml.model import CrystalDiffusionVAE
+from matforge.ml.runtime import torch_threads
 from matforge.ml.sample import (
     SamplingSettings,
-    largest_remainder_counts,
+    reconstruct_crystals,
     sample_crystals,
 )
 from matforge.ml.train import train_model
@@ -51,21 +54,67 @@ def _head_errors(model, graphs):
     return float(natom_ok.mean()), float((lengths - batch.lengths).abs().mean())
 
 
-def test_a_tiny_set_is_overfitted(seed_structures):
-    small = [seed_structures[i] for i in (0, 3, 5)]  # 4, 8 and 3 atoms
-    graphs = [structure_to_data(s, 0.05 * k) for k, s in enumerate(small)]
-    model = _tiny()
-    result = train_model(
-        model, graphs, [], epochs=80, learning_rate=5e-3, patience=80, seed=0
+@pytest.fixture(scope="module")
+def overfitted(shared_data_module):
+    """A small model over-fitted on four small hydrides (about 10 s of CPU)."""
+    import gzip
+    import json
+
+    from pymatgen.core import Structure
+
+    with gzip.open(shared_data_module / "hydrides_seed.json.gz", "rt") as handle:
+        records = json.load(handle)
+    # Li2HN, KHS, AcH3 and Ti2HC: 3 and 4 atoms
+    crystals = [Structure.from_dict(records[i]["structure"]) for i in (0, 5, 15, 6)]
+    graphs = [structure_to_data(s, 0.05 * k) for k, s in enumerate(crystals)]
+    torch.manual_seed(0)
+    model = CrystalDiffusionVAE(
+        hidden_dim=32,
+        latent_dim=8,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        num_basis=16,
+        cutoff=5.0,
+        num_noise_levels=20,
+        max_atoms=8,
+        max_neighbors=12,
     )
+    # one thread: these tensors are tiny, and two threads on a busy machine
+    # spin for many times the work
+    with torch_threads(1):
+        result = train_model(
+            model,
+            graphs,
+            [],
+            epochs=600,
+            learning_rate=3e-3,
+            patience=600,
+            batch_size=4,
+        )
+    return model, graphs, crystals, result
+
+
+def test_an_overfitted_model_reconstructs_its_crystals(overfitted):
+    model, graphs, crystals, result = overfitted
     first, last = result.history[0], result.history[-1]
-    # (the denoising loss draws a fresh noise level every step: too noisy to compare)
+    # the heads learn the few crystals
     assert last["train_lattice"] < 0.25 * first["train_lattice"]
-    assert last["train_natom"] < 0.2 * first["train_natom"]
-    assert last["train_composition"] < first["train_composition"] - 0.5
+    assert last["train_natom"] < 0.05 * first["train_natom"]
     natom_acc, length_err = _head_errors(model, graphs)
     assert natom_acc == 1.0
-    assert length_err < 0.75
+    assert length_err < 0.5
+    # and, given their compositions (CDVAE's --force_atom_types), the
+    # denoiser puts the atoms back where they were
+    settings = SamplingSettings(steps_per_level=10)
+    rebuilt = reconstruct_crystals(model, graphs, 0, settings, force_atom_types=True)
+    assert [r.composition for r in rebuilt] == [c.composition for c in crystals]
+    assert reconstruction(rebuilt, crystals)["match_rate"] >= 0.75
+
+
+def test_teacher_forcing_ends_halfway(overfitted):
+    history = overfitted[3].history
+    forced = [row["teacher_forcing"] for row in history]
+    assert forced == [1.0] * 300 + [0.0] * 300
 
 
 def test_early_stopping_keeps_the_best_epoch(seed_structures):
@@ -75,10 +124,16 @@ def test_early_stopping_keeps_the_best_epoch(seed_structures):
         model, graphs[:8], graphs[8:], epochs=12, patience=2, learning_rate=0.05
     )
     assert result.epochs_run <= 12
-    best = min(row["val_loss"] for row in result.history)
-    assert result.best_val_loss == best
+    # chosen among the epochs after teacher forcing (the second half)
+    after = [row for row in result.history if not row["teacher_forcing"]]
+    assert result.best_epoch >= 6
+    assert result.best_val_loss == min(row["monitored"] for row in after)
+    # CDVAE's selection: the validation coordinate + type loss
+    row = result.history[result.best_epoch]
+    assert row["monitored"] == pytest.approx(10 * row["val_coord"] + row["val_type"])
     if result.stopped_early:
-        assert result.epochs_run == result.best_epoch + 3
+        # never before teacher forcing ends (half of the 12 epochs)
+        assert result.epochs_run - 1 - max(result.best_epoch, 5) == 2
 
 
 def test_a_fixed_seed_gives_identical_samples():
@@ -108,8 +163,26 @@ def test_guidance_raises_the_predicted_score():
     assert mean_guided > mean
 
 
-def test_largest_remainder_counts():
-    probs = torch.tensor([0.5, 0.3, 0.2, 0.0])
-    assert largest_remainder_counts(probs, 7).tolist() == [4, 2, 1, 0]
-    assert int(largest_remainder_counts(probs, 3, 0.7).sum()) == 3
-    assert largest_remainder_counts(probs, 3, 0.7).tolist() == [2, 1, 0, 0]
+def test_diagnostics_tell_the_heads_from_the_denoiser(overfitted):
+    from matforge.ml.diagnostics import generator_diagnostics
+
+    model, graphs, crystals, _ = overfitted
+    found = generator_diagnostics(
+        model,
+        (graphs, crystals),
+        (graphs[:2], crystals[:2]),
+        0,
+        SamplingSettings(steps_per_level=10),
+        max_train=3,
+    )
+    assert found["sizes"] == {"train": 4, "train_reconstructed": 3, "test": 2}
+    for split in ("train", "test"):
+        forced = found["reconstruction"][split]["forced"]
+        assert forced["composition_accuracy"] == 1.0
+        assert forced["num_atoms_accuracy"] == 1.0
+        assert set(found["reconstruction"][split]) == {"predicted", "forced"}
+    # the heads alone give the over-fitted crystals' atom counts
+    assert found["reconstruction"]["train"]["predicted"]["head_num_atoms_accuracy"] == 1
+    # the test crystals are training crystals here: the ceiling is full recall
+    assert found["ceiling"]["cov_r"] == 1.0
+    assert 0.0 <= found["smact"]["train"] <= 1.0

@@ -140,5 +140,44 @@ def generate(
         f"score {mean_score:.4f}"
     )
     if table is not None:
-        rows = [{"metric": k, "value": v} for k, v in table.items()]
+        rows = [
+            {"metric": k, "value": v} for k, v in table.items() if k != "diagnostics"
+        ]
         click.echo(text_table(rows, ["metric", "value"]))
+        if table.get("diagnostics"):
+            click.echo()
+            click.echo(diagnostics_text(table["diagnostics"]))
+
+
+_DIAGNOSTIC_COLUMNS = {
+    "match_rate": "match",
+    "match_rate_any": "match any",
+    "rmse": "rmse",
+    "valid": "valid",
+    "num_atoms_accuracy": "N ok",
+    "composition_accuracy": "comp ok",
+    "crystals": "crystals",
+}
+
+
+def diagnostics_text(found: dict[str, Any]) -> str:
+    """Return a model's stored diagnostics as text: reconstruction and ceiling.
+
+    One row per split and mode (``predicted``: the heads' atom count and
+    composition; ``forced``: the true ones), then the train-vs-test coverage
+    ceiling and both splits' SMACT rates.
+    """
+    rows = [
+        {"split": split, "mode": mode}
+        | {head: row.get(key) for key, head in _DIAGNOSTIC_COLUMNS.items()}
+        for split, modes in found["reconstruction"].items()
+        for mode, row in modes.items()
+    ]
+    ceiling, smact = found["ceiling"], found["smact"]
+    last = (
+        f"coverage ceiling (train vs test): COV-R {ceiling['cov_r']:.4f}, "
+        f"COV-P {ceiling['cov_p']:.4f}; SMACT rate train "
+        f"{smact['train']:.4f}, test {smact['test']:.4f}"
+    )
+    table = text_table(rows, ["split", "mode", *_DIAGNOSTIC_COLUMNS.values()])
+    return f"reconstruction (CDVAE's match of valid predictions):\n{table}\n{last}"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from matforge.errors import DataNotFoundError, MatforgeError
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
-from matforge.schemas.common import BuildMeta, content_hash, utcnow
+from matforge.schemas.common import BuildMeta, content_hash
 from matforge.schemas.generator import GeneratedDoc, ModelDoc
 from matforge.stores.artefacts import put_bytes, put_json
 from matforge.stores.models import (
@@ -25,6 +25,7 @@ from matforge.stores.models import (
     model_checkpoint,
     save_model_doc,
     store_metrics,
+    update_model_doc,
 )
 from matforge.stores.writes import upsert_documents
 
@@ -45,11 +46,12 @@ PRETRAIN_FILES = {"train": "train.csv", "val": "val.csv"}
 
 
 def load_hydride_graphs(
-    factory: StoreFactory, max_atoms: int
+    factory: StoreFactory, max_atoms: int, canonical: bool = True
 ) -> tuple[list[Data], list[Structure]]:
     """Read every hydride with at most ``max_atoms`` sites as PyG graphs.
 
-    Sorted by material id, so a seeded split picks the same crystals again.
+    Sorted by material id, so a seeded split picks the same crystals again;
+    ``canonical`` reads them in their canonical (Niggli) cell.
     """
     from pymatgen.core import Structure
 
@@ -71,14 +73,22 @@ def load_hydride_graphs(
     for doc in docs:
         structure = Structure.from_dict(doc["structure"])
         graphs.append(
-            structure_to_data(structure, doc.get("storage_score"), doc["material_id"])
+            structure_to_data(
+                structure,
+                doc.get("storage_score"),
+                doc["material_id"],
+                canonical=canonical,
+            )
         )
         structures.append(structure)
     return graphs, structures
 
 
 def load_pretrain_graphs(
-    folder: Path, max_atoms: int, exclude: set[str] | frozenset[str] = frozenset()
+    folder: Path,
+    max_atoms: int,
+    exclude: set[str] | frozenset[str] = frozenset(),
+    canonical: bool = True,
 ) -> tuple[dict[str, list[Data]], list[str]]:
     """Read the MP-20 sample's train and val CSVs as graphs for pre-training.
 
@@ -109,7 +119,10 @@ def load_pretrain_graphs(
                 continue
             parts[name].append(
                 structure_to_data(
-                    record.structure, None, record.material_id or record.input
+                    record.structure,
+                    None,
+                    record.material_id or record.input,
+                    canonical=canonical,
                 )
             )
     return parts, sorted(excluded)
@@ -136,6 +149,7 @@ def build_model(settings: GeneratorSettings) -> CrystalDiffusionVAE:
         num_encoder_layers=settings.num_layers,
         num_decoder_layers=settings.num_layers,
         cutoff=settings.cutoff,
+        max_neighbors=settings.max_neighbors,
         max_atoms=settings.max_atoms,
         num_noise_levels=settings.num_noise_levels,
         beta=settings.beta,
@@ -173,10 +187,9 @@ def train_generator(
     device
         ``cpu`` or ``cuda``.
     progress
-        Called after every epoch.
+        Called after every fine-tuning epoch.
     run_id
         The campaign, recorded on the document.
-        Called after every fine-tuning epoch.
     pretrain_dir
         Folder of the MP-20 sample (``train.csv``, ``val.csv``); None skips
         pre-training.
@@ -188,12 +201,40 @@ def train_generator(
     ModelDoc
         The stored model document.
     """
+    from matforge.ml.runtime import torch_threads
+
+    with torch_threads(settings.threads):
+        return _train_generator(
+            factory,
+            settings,
+            epochs=epochs,
+            device=device,
+            progress=progress,
+            run_id=run_id,
+            pretrain_dir=pretrain_dir,
+            pretrain_progress=pretrain_progress,
+        )
+
+
+def _train_generator(
+    factory: StoreFactory,
+    settings: GeneratorSettings,
+    *,
+    epochs: int | None,
+    device: str,
+    progress: Callable[[int, dict[str, float]], None] | None,
+    run_id: str | None,
+    pretrain_dir: Path | None,
+    pretrain_progress: Callable[[int, dict[str, float]], None] | None,
+) -> ModelDoc:
     import torch
 
     from matforge.ml.data import split_indices
     from matforge.ml.train import fit_normalisers, train_model
 
-    graphs, _ = load_hydride_graphs(factory, settings.max_atoms)
+    graphs, _ = load_hydride_graphs(
+        factory, settings.max_atoms, settings.canonical_cell
+    )
     split = split_indices(len(graphs), settings.seed)
     parts = {name: [graphs[i] for i in idx] for name, idx in split.items()}
     ids = {name: [g.material_id for g in part] for name, part in parts.items()}
@@ -206,7 +247,7 @@ def train_generator(
         start = time.perf_counter()
         held_out = set(ids["val"]) | set(ids["test"])
         pre, excluded = load_pretrain_graphs(
-            Path(pretrain_dir), settings.max_atoms, held_out
+            Path(pretrain_dir), settings.max_atoms, held_out, settings.canonical_cell
         )
         read_s = time.perf_counter() - start
         # the hydrides' normalisers, so the heads keep their scale when fine-tuned
@@ -223,6 +264,7 @@ def train_generator(
             device=device,
             progress=pretrain_progress,
             fit=False,
+            **_schedule(settings),
         )
         pretrain_history = pre_result.history
         files = [str(Path(pretrain_dir) / f) for f in PRETRAIN_FILES.values()]
@@ -252,11 +294,20 @@ def train_generator(
         seed=settings.seed,
         device=device,
         progress=progress,
+        **_schedule(settings),
     )
+    # the same settings, data and seed give the same weights, and the same id
     model_id = (
         "cdvae-"
         + content_hash(
-            {"config": model.config(), "split": ids, "at": utcnow().isoformat()}
+            {
+                "config": model.config(),
+                "split": ids,
+                "settings": settings.model_dump(),
+                "epochs": n_epochs,
+                "pretraining": bool(pretraining),
+                "weights": weights_digest(model),
+            }
         )[:12]
     )
     data = factory.data_store()
@@ -286,6 +337,9 @@ def train_generator(
         "batch_size": settings.batch_size,
         "learning_rate": settings.learning_rate,
         "patience": settings.patience,
+        "canonical_cell": settings.canonical_cell,
+        "selection": "validation cost_coord * coord + cost_type * type loss",
+        **_schedule(settings),
         "final": result.history[-1] if result.history else {},
         "pretraining": pretraining,
     }
@@ -308,6 +362,27 @@ def train_generator(
     )
     save_model_doc(factory, doc)
     return doc
+
+
+def _schedule(settings: GeneratorSettings) -> dict[str, Any]:
+    """Return the training-schedule arguments of :func:`train_model`."""
+    return {
+        "teacher_forcing_fraction": settings.teacher_forcing_fraction,
+        "min_learning_rate": settings.min_learning_rate,
+        "lr_patience": settings.lr_patience,
+        "val_repeats": settings.val_repeats,
+    }
+
+
+def weights_digest(model: CrystalDiffusionVAE) -> str:
+    """Return a SHA-1 of a model's weights and buffers (in key order)."""
+    import hashlib
+
+    digest = hashlib.sha1(usedforsecurity=False)
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -351,6 +426,7 @@ def sampling_settings(
         composition_temperature=settings.composition_temperature,
         composition=settings.composition,
         hydride_redraws=settings.hydride_redraws,
+        decode_types=settings.decode_types,
     )
 
 
@@ -378,11 +454,13 @@ def generate_candidates(
     """
     from pymatgen.io.cif import CifWriter
 
+    from matforge.ml.runtime import torch_threads
     from matforge.ml.sample import sample_crystals
 
     doc, model = load_model(factory, model_id, device)
     sampling = sampling_settings(settings, guided)
-    samples = sample_crystals(model, num_samples, seed, sampling, device, progress)
+    with torch_threads(settings.threads):
+        samples = sample_crystals(model, num_samples, seed, sampling, device, progress)
     sampling_dict = asdict(sampling)
     build = BuildMeta(
         versions=BuildMeta().versions | _versions(),
@@ -390,12 +468,14 @@ def generate_candidates(
         settings={"seed": seed, "num_samples": num_samples, **sampling_dict},
     )
     docs = []
+    key = {"model": doc.model_id, "seed": seed, "sampling": sampling_dict}
     for index, sample in enumerate(samples):
         structure = sample.structure
-        key = {"model": doc.model_id, "seed": seed, "sampling": sampling_dict}
+        content = structure_content(structure)
         docs.append(
             GeneratedDoc(
-                generated_id="gen-" + content_hash({**key, "index": index})[:16],
+                generated_id="gen-"
+                + content_hash({**key, "index": index, "crystal": content})[:16],
                 model_id=doc.model_id,
                 run_id=run_id,
                 structure=structure,
@@ -419,18 +499,110 @@ def generate_candidates(
     return docs
 
 
+def structure_content(structure: Structure, decimals: int = 4) -> dict[str, Any]:
+    """Return a crystal's species, fractional coordinates and lattice, rounded.
+
+    What a generated crystal's id hashes: rounded (1e-4 fractional, 1e-4 A,
+    wrapped into [0, 1)) so last-bit differences do not reach the id.
+    """
+    import numpy as np
+
+    frac = np.mod(np.round(structure.frac_coords, decimals), 1.0)
+    # (+ 0.0 turns -0.0 into 0.0: both print differently in JSON)
+    return {
+        "species": [site.specie.symbol for site in structure],
+        "frac_coords": (np.round(frac, decimals) + 0.0).tolist(),
+        "lattice": (np.round(structure.lattice.matrix, decimals) + 0.0).tolist(),
+    }
+
+
+def _split_crystals(
+    factory: StoreFactory, model_doc: ModelDoc
+) -> dict[str, tuple[list[Data], list[Structure]]]:
+    """Return the graphs and structures of a model's splits still in the store."""
+    canonical = bool(model_doc.training.get("canonical_cell", False))
+    graphs, structures = load_hydride_graphs(
+        factory, model_doc.config["max_atoms"], canonical
+    )
+    by_id = {g.material_id: (g, s) for g, s in zip(graphs, structures, strict=True)}
+    missing = [i for part in model_doc.split.values() for i in part if i not in by_id]
+    if missing:
+        logger.warning("%d split crystals are no longer in the store", len(missing))
+    out = {}
+    for name, ids in model_doc.split.items():
+        found = [by_id[i] for i in ids if i in by_id]
+        out[name] = ([g for g, _ in found], [s for _, s in found])
+    return out
+
+
+def generator_diagnostics(
+    factory: StoreFactory,
+    settings: GeneratorSettings,
+    *,
+    model_id: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    refresh: bool = False,
+) -> dict[str, Any]:
+    """Return a model's diagnostics, computing and storing them when needed.
+
+    Reconstruction of training and test crystals with predicted and with
+    forced atom counts and compositions, the train-vs-test coverage ceiling
+    and both splits' SMACT rates (:func:`matforge.ml.diagnostics.
+    generator_diagnostics`). They are stored on the model document under
+    ``diagnostics`` with the sampling settings and seed they used, and
+    reused while those stay the same (``refresh`` recomputes).
+    """
+    from matforge.ml.diagnostics import generator_diagnostics as compute
+
+    model_doc, model = load_model(factory, model_id, device)
+    sampling = sampling_settings(settings)
+    key = {
+        "seed": seed,
+        "sampling": asdict(sampling),
+        "max_train": settings.diagnostic_crystals,
+    }
+    stored = model_doc.diagnostics
+    if stored and not refresh and stored.get("key") == key:
+        return stored
+    from matforge.ml.runtime import torch_threads
+
+    parts = _split_crystals(factory, model_doc)
+    start = time.perf_counter()
+    with torch_threads(settings.threads):
+        table = compute(
+            model,
+            parts["train"],
+            parts["test"],
+            seed,
+            sampling,
+            device,
+            max_train=settings.diagnostic_crystals,
+        )
+    table["seconds"] = time.perf_counter() - start
+    table["key"] = key
+    update_model_doc(factory, model_doc.model_id, {"diagnostics": table})
+    return table
+
+
 def evaluate_generator(
     factory: StoreFactory,
     docs: list[GeneratedDoc],
     settings: GeneratorSettings,
     *,
     device: str = "cpu",
-    max_fingerprints: int | None = 500,
+    max_fingerprints: int | None = None,
+    diagnostics: bool = True,
 ) -> dict[str, Any]:
     """Compute the metrics table of generated candidates and store it on the model.
 
-    Reconstruction runs on the model's test split; validity, uniqueness,
-    novelty (against the train split), COV and Wasserstein distances on ``docs``.
+    Reconstruction (CDVAE's: valid predictions only) runs on the model's
+    test split; validity (with the training split's own SMACT rate beside
+    it), uniqueness, novelty (against the train split), COV (CDVAE's fixed
+    scaler, over all generated crystals unless ``max_fingerprints``) and
+    Wasserstein distances on ``docs``. With ``diagnostics`` the model's
+    diagnostics (:func:`generator_diagnostics`) go under ``diagnostics``, and
+    the coverage ceiling beside COV as ``cov_r_ceiling`` / ``cov_p_ceiling``.
     """
     from matforge.ml.metrics import generation_metrics, reconstruction
     from matforge.ml.sample import reconstruct_crystals
@@ -438,29 +610,36 @@ def evaluate_generator(
     if not docs:
         raise MatforgeError("no generated candidates to evaluate")
     model_doc, model = load_model(factory, docs[0].model_id, device)
-    graphs, structures = load_hydride_graphs(factory, model_doc.config["max_atoms"])
-    by_id = {g.material_id: (g, s) for g, s in zip(graphs, structures, strict=True)}
-    missing = [i for part in model_doc.split.values() for i in part if i not in by_id]
-    if missing:
-        logger.warning("%d split crystals are no longer in the store", len(missing))
-    test = [by_id[i] for i in model_doc.split["test"] if i in by_id]
-    train = [by_id[i][1] for i in model_doc.split["train"] if i in by_id]
-    rebuilt = reconstruct_crystals(
-        model,
-        [g for g, _ in test],
-        docs[0].seed,
-        sampling_settings(settings),
-        device,
-    )
+    parts = _split_crystals(factory, model_doc)
+    test_graphs, test_structures = parts["test"]
+    found = None
+    if diagnostics:
+        found = generator_diagnostics(
+            factory,
+            settings,
+            model_id=model_doc.model_id,
+            seed=docs[0].seed,
+            device=device,
+        )
+        recon = found["reconstruction"]["test"]["predicted"]
+    else:
+        from matforge.ml.runtime import torch_threads
+
+        with torch_threads(settings.threads):
+            rebuilt = reconstruct_crystals(
+                model, test_graphs, docs[0].seed, sampling_settings(settings), device
+            )
+        recon = reconstruction(rebuilt, test_structures)
     table: dict[str, Any] = {
         f"recon_{k}": v
-        for k, v in reconstruction(rebuilt, [s for _, s in test]).items()
+        for k, v in recon.items()
+        if k in ("match_rate", "rmse", "valid", "match_rate_any")
     }
     table.update(
         generation_metrics(
             [d.structure for d in docs],
-            [s for _, s in test],
-            train,
+            test_structures,
+            parts["train"][1],
             max_fingerprints=max_fingerprints,
         )
     )
@@ -468,8 +647,14 @@ def evaluate_generator(
         d.predicted_storage_score for d in docs
     ) / len(docs)
     table["guided"] = bool(docs[0].sampling.get("guided"))
+    if found is not None:
+        table["cov_r_ceiling"] = found["ceiling"]["cov_r"]
+        table["cov_p_ceiling"] = found["ceiling"]["cov_p"]
+        table["diagnostics"] = found
     label = "guided" if table["guided"] else "unguided"
-    store_metrics(factory, model_doc.model_id, table, label)
+    # (the diagnostics are on the model document already)
+    stored = {k: v for k, v in table.items() if k != "diagnostics"}
+    store_metrics(factory, model_doc.model_id, stored, label)
     return table
 
 

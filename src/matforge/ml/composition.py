@@ -1,15 +1,19 @@
 """Decoding a discrete composition from the composition and atom-count heads.
 
 The composition head gives element probabilities ``p`` and the atom-count
-head a distribution over the number of atoms ``N``. CDVAE draws every atom's
-type independently from ``p``; with little training data that sprinkles
-stray atoms of improbable elements and gives compositions no oxidation-state
-assignment can balance.
+head a distribution over the number of atoms ``N``.
 
-:func:`decode_composition` instead draws a whole integer composition: the
+:func:`count_composition` is CDVAE's decoding (``sample_composition``):
+``p * N`` is rounded to counts and only the atoms the rounding leaves out are
+drawn, from what the rounding left of ``p``; when the head is right, the
+composition is exact. :func:`multinomial_composition` draws every atom
+independently from ``p`` instead, which even for a perfect head gives a 2:4
+crystal its composition in only about a third of the draws.
+
+:func:`decode_composition` draws a whole integer composition: the
 candidates are the count vectors ``c`` over the few most probable elements
 for the few most probable atom counts ``N``, weighted by
-``P(N) * Multinomial(c | N, p)`` -- the law of CDVAE's per-atom draw -- and
+``P(N) * Multinomial(c | N, p)`` -- the law of the per-atom draw -- and
 conditioned on SMACT's chemical rule (some choice of the elements' common
 oxidation states sums to zero with every cation less electronegative than
 every anion; compositions of metals only are alloys and always admitted).
@@ -99,6 +103,118 @@ def charge_balanced(symbols: tuple[str, ...], counts: tuple[int, ...]) -> bool:
     )
 
 
+def _metal_mask(size: int) -> np.ndarray:
+    from pymatgen.core import Element
+
+    from matforge.core.chemistry import is_metal
+
+    return np.array([is_metal(Element.from_Z(z).symbol) for z in range(1, size + 1)])
+
+
+def _is_hydride(types: Tensor, metals: np.ndarray) -> bool:
+    numbers = types.cpu().numpy()
+    return bool((numbers == 1).any() and metals[numbers - 1].any())
+
+
+def count_composition(
+    probs: Tensor,
+    num_atoms: int,
+    generator: torch.Generator,
+    *,
+    hydride_redraws: int = 0,
+) -> Tensor:
+    """Return ``num_atoms`` atom types from rounded counts (CDVAE's decoding).
+
+    Every element gets ``round(p * N)`` atoms (round half to even, as
+    ``torch.round``); atoms still missing are drawn from ``p - counts / N``
+    (negative parts set to zero), and when the rounding gives more than
+    ``N`` atoms, the excess is removed at random, as CDVAE truncates a
+    shuffled list.
+
+    Parameters
+    ----------
+    probs
+        ``(MAX_Z,)`` probabilities of atomic numbers 1..MAX_Z.
+    num_atoms
+        The atom count.
+    generator
+        Random generator (CPU) of the draws.
+    hydride_redraws
+        When the composition lacks hydrogen or a metal, draw the missing atoms
+        again up to this many times (the rounded counts stay).
+
+    Returns
+    -------
+    Tensor
+        ``(num_atoms,)`` atomic numbers, sorted.
+    """
+    if num_atoms < 1:
+        raise ValueError(f"num_atoms must be at least 1, not {num_atoms}")
+    p = probs.detach().double().cpu()
+    p = p / p.sum()
+    counts = torch.round(p * num_atoms).long()
+    rounded = torch.repeat_interleave(torch.arange(1, len(p) + 1), counts)
+    missing = num_atoms - len(rounded)
+    if missing < 0:
+        keep = torch.randperm(len(rounded), generator=generator)[:num_atoms]
+        return torch.sort(rounded[keep]).values
+    if missing == 0:
+        return rounded
+    left = (p - counts.double() / num_atoms).clamp_min(0.0)
+    metals = _metal_mask(len(p)) if hydride_redraws else None
+    for attempt in range(hydride_redraws + 1):
+        drawn = torch.multinomial(left, missing, replacement=True, generator=generator)
+        types = torch.sort(torch.cat([rounded, drawn + 1])).values
+        if metals is None or attempt == hydride_redraws or _is_hydride(types, metals):
+            return types
+    return types  # pragma: no cover - the loop always returns
+
+
+def multinomial_composition(
+    probs: Tensor,
+    num_atoms: int,
+    generator: torch.Generator,
+    *,
+    hydride_redraws: int = 0,
+) -> Tensor:
+    """Return ``num_atoms`` atom types drawn one by one from ``probs``.
+
+    Every atom's type is an independent draw. ``hydride_redraws`` redraws a
+    composition without hydrogen or a metal up to that many times (rejection
+    sampling of the conditional law; the last draw stays).
+    """
+    p = probs.detach().double().cpu()
+    metals = _metal_mask(len(p)) if hydride_redraws else None
+    for attempt in range(hydride_redraws + 1):
+        types = torch.multinomial(p, num_atoms, replacement=True, generator=generator)
+        types = torch.sort(types + 1).values
+        if metals is None or attempt == hydride_redraws or _is_hydride(types, metals):
+            return types
+    return types  # pragma: no cover - the loop always returns
+
+
+def largest_remainder_counts(
+    probs: Tensor, total: int, min_expected_atoms: float = 0.0
+) -> Tensor:
+    """Return integer counts summing to ``total`` that follow ``probs`` best.
+
+    Elements expected to hold fewer than ``min_expected_atoms`` atoms are
+    dropped first (the most probable element always stays), so a blurred
+    composition head does not sprinkle single atoms of many elements.
+    """
+    keep = probs * total >= min_expected_atoms
+    keep[torch.argmax(probs)] = True
+    probs = torch.where(keep, probs, torch.zeros_like(probs))
+    probs = probs / probs.sum()
+    exact = probs * total
+    counts = torch.floor(exact).long()
+    missing = total - int(counts.sum())
+    if missing > 0:
+        order = torch.argsort(exact - counts, descending=True)
+        counts[order[:missing]] += 1
+    return counts
+
+
 def _with_hydride_elements(probs: Tensor, order: Tensor, k: int) -> Tensor:
     """Return the ``k`` most probable elements, hydrogen and a metal among them."""
     from pymatgen.core import Element
@@ -154,7 +270,7 @@ def decode_composition(
     The candidates are every count vector ``c`` over the ``max_elements``
     most probable elements for each of the ``atom_count_candidates`` most
     probable atom counts ``N``, weighted by
-    ``P(N) * Multinomial(c | N, p)`` (the law of CDVAE's per-atom draw).
+    ``P(N) * Multinomial(c | N, p)`` (the law of the per-atom draw).
     With ``balanced`` only :func:`charge_balanced` candidates are kept, that
     is the law is conditioned on the chemical rule; candidates less probable
     than ``exp(-log_prob_window)`` times the best are ignored. When no

@@ -28,6 +28,8 @@ def lattice_params_to_matrix(lengths: Tensor, angles: Tensor) -> Tensor:
     """Return lattice matrices (rows = vectors) from lengths and angles.
 
     Uses pymatgen's ``Lattice.from_parameters`` orientation (c along z).
+    Angles no cell can have (a predicted lattice early in training) give a
+    thin but invertible cell.
 
     Parameters
     ----------
@@ -45,7 +47,8 @@ def lattice_params_to_matrix(lengths: Tensor, angles: Tensor) -> Tensor:
     val = (torch.cos(alpha) * torch.cos(beta) - torch.cos(gamma)) / (
         torch.sin(alpha) * torch.sin(beta)
     )
-    gamma_star = torch.arccos(val.clamp(-1.0, 1.0))
+    # angles no cell has (val beyond +-1) give a thin cell, never a flat one
+    gamma_star = torch.arccos(val.clamp(-0.9999, 0.9999))
     a, b, c = lengths.unbind(-1)
     zero = torch.zeros_like(a)
     vec_a = torch.stack([a * torch.sin(beta), zero, a * torch.cos(beta)], dim=-1)
@@ -119,13 +122,15 @@ def periodic_edges(
     num_atoms: Tensor,
     cutoff: float,
     max_images: int = 4,
+    max_neighbors: int | None = None,
 ) -> PeriodicEdges:
-    """Find every periodic neighbour within a cutoff, in plain torch.
+    """Find the periodic neighbours within a cutoff, in plain torch.
 
     For each ordered pair of atoms ``(i, j)`` of a crystal (``i == j`` allowed
-    for other images), every lattice translation ``n`` that can bring atom
-    ``j``'s image within ``cutoff`` of atom ``i`` is enumerated from the
-    spacing of the lattice planes, and the images within the cutoff are kept.
+    for other images), the lattice translations ``n`` that can bring atom
+    ``j``'s image within ``cutoff`` of atom ``i`` are enumerated from the
+    spacing of the lattice planes (a box per pair, from its minimum-image
+    separation), and the images within the cutoff are kept.
     The result does not depend on which periodic image the coordinates are
     given in, nor on the order of the atoms.
 
@@ -142,31 +147,164 @@ def periodic_edges(
     max_images
         Largest translation searched along each axis (guards degenerate cells
         thinner than ``cutoff / max_images``).
+    max_neighbors
+        Keep only each atom's nearest neighbours: those no farther than its
+        ``max_neighbors``-th nearest (ties at that distance, within 1e-3 A,
+        are all kept so the graph keeps the crystal's symmetry); None keeps
+        every neighbour within the cutoff.
 
     Returns
     -------
     PeriodicEdges
-        The neighbour list.
+        The neighbour list, ordered by source atom.
     """
     device = frac.device
     i, j, crystal = _pairs_within_crystals(num_atoms)
     diff = frac[j] - frac[i]
     diff = diff - torch.round(diff)  # minimum-image start, in [-0.5, 0.5]
-    # Plane spacing along axis k is 1 / |column k of inv(lattice)|.
-    recip_norm = torch.linalg.inv(lattice).norm(dim=-2)  # (B, 3)
-    ranges = torch.ceil(cutoff * recip_norm + 0.5).long().clamp(0, max_images)
-    top = ranges.max(0).values.tolist() if len(ranges) else [0, 0, 0]
-    axes = [torch.arange(-r, r + 1, device=device) for r in top]
-    images = torch.cartesian_prod(*axes).reshape(-1, 3)  # (M, 3)
-    allowed = (images.abs()[None] <= ranges[:, None]).all(-1)  # (B, M)
-    pair, image = torch.nonzero(allowed[crystal], as_tuple=True)
-    shift = diff[pair] + images[image].to(frac.dtype)
+    # Plane spacing along axis k is 1 / |column k of inv(lattice)|: an image
+    # within the cutoff has |diff_k + n_k| <= cutoff * |column k|, so each
+    # pair's translations lie in a box of its own, enumerated here.
+    reach = (cutoff * torch.linalg.inv(lattice).norm(dim=-2))[crystal]  # (P, 3)
+    low = torch.ceil(-reach - diff).clamp(-max_images, max_images).long()
+    high = torch.floor(reach - diff).clamp(-max_images, max_images).long()
+    sizes = (high - low + 1).clamp_min(0)  # (P, 3)
+    per_pair = sizes.prod(-1)
+    pair = torch.repeat_interleave(torch.arange(len(i), device=device), per_pair)
+    local = (
+        torch.arange(len(pair), device=device)
+        - (torch.cumsum(per_pair, 0) - per_pair)[pair]
+    )
+    size = sizes[pair]
+    offset = torch.stack(
+        [
+            local // (size[:, 1] * size[:, 2]),
+            (local // size[:, 2]) % size[:, 1],
+            local % size[:, 2],
+        ],
+        dim=-1,
+    )
+    shift = diff[pair] + (low[pair] + offset).to(frac.dtype)
     vectors = torch.einsum("ei,eij->ej", shift, lattice[crystal[pair]])
     distances = vectors.norm(dim=-1)
     keep = (distances <= cutoff) & (distances > 1e-8)
-    pair = pair[keep]
-    return PeriodicEdges(
-        src=i[pair], dst=j[pair], vectors=vectors[keep], distances=distances[keep]
+    pair, vectors, distances = pair[keep], vectors[keep], distances[keep]
+    src, dst = i[pair], j[pair]
+    # order by source atom, nearest first (one sort on a combined key)
+    key = src.double() * (2.0 * cutoff + 1.0) + distances.double()
+    order = torch.argsort(key)
+    src, dst, vectors, distances = (
+        src[order],
+        dst[order],
+        vectors[order],
+        distances[order],
+    )
+    if max_neighbors is not None and len(src):
+        counts = torch.bincount(src, minlength=len(frac))
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(len(src), device=device) - starts[src]
+        last = torch.clamp(counts, max=max_neighbors) - 1
+        kth = distances[(starts + last.clamp_min(0)).clamp(max=len(src) - 1)]
+        keep = (rank < max_neighbors) | (distances <= kth[src] + 1e-3)
+        src, dst, vectors, distances = (
+            src[keep],
+            dst[keep],
+            vectors[keep],
+            distances[keep],
+        )
+    return PeriodicEdges(src=src, dst=dst, vectors=vectors, distances=distances)
+
+
+_SIGN_FLIPS = tuple(
+    np.diag(d).astype(np.int64)
+    for d in ((1, 1, 1), (-1, -1, 1), (-1, 1, -1), (1, -1, -1))
+)
+
+
+def _lattice_automorphisms(lattice: Lattice) -> list[np.ndarray]:
+    """Return the lattice's symmetries as proper integer basis changes.
+
+    The matrices ``S`` (det +1) for which ``S @ A`` is a basis of the same
+    lattice with the same parameters; the identity is among them.
+    """
+    found = [np.eye(3, dtype=np.int64)]
+    for _, _, scale in lattice.find_all_mappings(
+        lattice, ltol=1e-4, atol=1e-2, skip_rotation_matrix=True
+    ):
+        matrix = np.asarray(scale, dtype=np.int64)
+        if round(np.linalg.det(matrix)) != 1:
+            continue
+        if not any(np.array_equal(matrix, m) for m in found):
+            found.append(matrix)
+    return found
+
+
+def _cell_rank(angles: np.ndarray) -> tuple[int, int]:
+    """Niggli's preference: all angles acute (type I), else most non-acute."""
+    acute = angles < 90.0 - 1e-3
+    return (0 if acute.all() else 1, -int((~acute).sum()))
+
+
+def canonical_structure(structure: Structure) -> Structure:
+    """Return the crystal in a canonical cell, as CDVAE reads its data.
+
+    The cell is Niggli-reduced and rebuilt from its six lattice parameters
+    (pymatgen's ``Lattice.from_parameters`` orientation), so every
+    equivalent cell, whatever its basis, orientation or site images, gives
+    the lattice head the same target. Beyond CDVAE, what pymatgen's reduction
+    leaves open is settled too: it is run on the cell rebuilt from its
+    parameters (its result depends on the orientation otherwise), the signs
+    of the reduced vectors are chosen as Niggli's conditions prefer (all
+    angles acute, else as many non-acute as possible; pymatgen returns mixed
+    cells near 90 degrees), and among the bases the lattice's own symmetries
+    allow the one giving the smallest sorted list of ``(Z, fractional
+    coordinates)`` is kept. Equivalent cells then give identical inputs.
+
+    Parameters
+    ----------
+    structure
+        An ordered crystal.
+
+    Returns
+    -------
+    Structure
+        The same crystal in the canonical cell, sites sorted by atomic number
+        and fractional coordinates (wrapped into [0, 1)).
+    """
+    upright = Structure(
+        Lattice.from_parameters(*structure.lattice.parameters),
+        structure.species,
+        structure.frac_coords,
+        coords_are_cartesian=False,
+    )
+    reduced = upright.get_reduced_structure()
+    matrix = reduced.lattice.matrix
+    numbers = np.array([site.specie.Z for site in reduced])
+    frac = reduced.frac_coords
+    best: tuple[tuple, np.ndarray, np.ndarray, np.ndarray] | None = None
+    for symmetry in _lattice_automorphisms(reduced.lattice):
+        for flip in _SIGN_FLIPS:
+            change = flip @ symmetry
+            basis = change @ matrix
+            params = np.array(Lattice(basis).parameters)
+            # x = f A = f' (C A)  =>  f' = f C^-1
+            moved = np.mod(np.round(frac @ np.linalg.inv(change), 10), 1.0)
+            keys = np.mod(np.round(moved, 4), 1.0)
+            order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0], numbers))
+            key = (
+                _cell_rank(params[3:]),
+                tuple(np.round(params, 3)),
+                tuple(np.column_stack([numbers[order], keys[order]]).ravel()),
+            )
+            if best is None or key < best[0]:
+                best = (key, params, numbers[order], moved[order])
+    assert best is not None
+    _, params, ordered, coords = best
+    return Structure(
+        Lattice.from_parameters(*params),
+        ordered.tolist(),
+        coords,
+        coords_are_cartesian=False,
     )
 
 
@@ -174,6 +312,8 @@ def structure_to_data(
     structure: Structure,
     storage_score: float | None = None,
     material_id: str = "",
+    *,
+    canonical: bool = True,
 ) -> Data:
     """Turn a crystal into a PyG ``Data`` graph (nodes only; edges are periodic).
 
@@ -185,6 +325,10 @@ def structure_to_data(
         Its Hydrogen Storage Score, or None when unknown.
     material_id
         Its id, kept on the graph.
+    canonical
+        Read the crystal in its canonical cell (:func:`canonical_structure`:
+        Niggli-reduced, rebuilt from the lattice parameters, as CDVAE);
+        False keeps the cell as given.
 
     Returns
     -------
@@ -198,6 +342,9 @@ def structure_to_data(
     numbers = [site.specie.Z for site in structure]
     if max(numbers) > MAX_Z:
         raise ValueError(f"atomic numbers above {MAX_Z} are not supported")
+    if canonical:
+        structure = canonical_structure(structure)
+        numbers = [site.specie.Z for site in structure]
     lattice = structure.lattice
     frac = np.mod(structure.frac_coords, 1.0)
     known = storage_score is not None and math.isfinite(storage_score)

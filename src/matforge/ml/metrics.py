@@ -1,7 +1,9 @@
 """Generator metrics with CDVAE's definitions (Xie et al., ICLR 2022).
 
-- reconstruction: match rate and mean RMSE of decoded test crystals
-  (``StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)``);
+- reconstruction: match rate and mean RMSE of decoded crystals
+  (``StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)``), a prediction
+  counting only when it is valid (structurally and compositionally), as
+  CDVAE's ``RecEval``;
 - validity: structural (every interatomic distance, periodic images included,
   above 0.5 A and volume above 0.1 A^3) and compositional (SMACT charge
   neutrality and Pauling electronegativity test, pure elements and all-metal
@@ -9,7 +11,11 @@
 - uniqueness (distinct valid crystals over valid crystals) and novelty
   (distinct valid crystals matching no training crystal over distinct valid);
 - COV-R / COV-P: recall and precision coverage with CrystalNN structure and
-  Magpie composition fingerprints (matminer), within CDVAE's MP-20 cutoffs;
+  Magpie composition fingerprints (matminer), the latter standardised with
+  CDVAE's fixed MP-20 scaler (:mod:`matforge.ml.mp20_scaler`), within CDVAE's
+  MP-20 cutoffs; every generated crystal counts (precision is over all of
+  them, those without a fingerprint counting as not covered), as CDVAE's
+  ``compute_cov``;
 - Wasserstein distances of density and of the number of elements to the test set.
 
 Pure functions: structures in, numbers out.
@@ -25,6 +31,8 @@ import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 from scipy.stats import wasserstein_distance
+
+from matforge.ml.mp20_scaler import MAGPIE_MEANS, MAGPIE_STDS
 
 STRUCT_CUTOFF = 0.4
 """CDVAE's COV cutoff on CrystalNN fingerprint distance (MP-20)."""
@@ -93,23 +101,55 @@ def compositional_validity(composition: Composition) -> bool:
             return False
 
 
+def is_valid(structure: Structure) -> bool:
+    """Return CDVAE's validity: structurally and compositionally valid."""
+    return structural_validity(structure) and compositional_validity(
+        structure.composition
+    )
+
+
 def reconstruction(
-    predicted: Sequence[Structure], targets: Sequence[Structure]
+    predicted: Sequence[Structure],
+    targets: Sequence[Structure],
+    *,
+    require_valid: bool = True,
 ) -> dict[str, float]:
-    """Return the match rate and mean normalised RMSE of matched pairs."""
+    """Return the match rate and mean normalised RMSE of matched pairs.
+
+    Parameters
+    ----------
+    predicted, targets
+        Decoded crystals and the crystals they were encoded from.
+    require_valid
+        Count a match only when the prediction is valid (:func:`is_valid`),
+        as CDVAE's ``RecEval``.
+
+    Returns
+    -------
+    dict[str, float]
+        ``match_rate`` (share of targets matched), ``rmse`` (mean over
+        matches), ``valid`` (share of valid predictions) and
+        ``match_rate_any`` (matches whether or not the prediction is valid).
+    """
     sm = matcher()
-    rms = []
+    rms, rms_any, valid = [], [], 0
     for pred, target in zip(predicted, targets, strict=True):
+        ok = is_valid(pred)
+        valid += ok
         try:
             found = sm.get_rms_dist(pred, target)
         except Exception:
             found = None
         if found is not None:
-            rms.append(found[0])
+            rms_any.append(found[0])
+            if ok or not require_valid:
+                rms.append(found[0])
     n = max(len(targets), 1)
     return {
         "match_rate": len(rms) / n,
         "rmse": float(np.mean(rms)) if rms else float("nan"),
+        "valid": valid / n,
+        "match_rate_any": len(rms_any) / n,
     }
 
 
@@ -166,6 +206,14 @@ def composition_fingerprints(compositions: Sequence[Composition]) -> np.ndarray:
         return np.array([featurizer.featurize(c) for c in compositions], dtype=float)
 
 
+def scale_composition_fingerprints(fingerprints: np.ndarray) -> np.ndarray:
+    """Standardise Magpie fingerprints with CDVAE's MP-20 scaler (NaN -> 0)."""
+    scaled = (np.asarray(fingerprints, dtype=float) - np.array(MAGPIE_MEANS)) / (
+        np.array(MAGPIE_STDS)
+    )
+    return np.nan_to_num(scaled, nan=0.0)
+
+
 def coverage(
     gen_struct: np.ndarray,
     gen_comp: np.ndarray,
@@ -173,32 +221,61 @@ def coverage(
     ref_comp: np.ndarray,
     struct_cutoff: float = STRUCT_CUTOFF,
     comp_cutoff: float = COMP_CUTOFF,
+    num_generated: int | None = None,
 ) -> dict[str, float]:
     """Return COV-R and COV-P of generated against reference fingerprints.
 
-    Composition fingerprints are standardised with the reference's mean and
-    standard deviation (CDVAE used a scaler fitted on MP-20's training set).
+    As CDVAE's ``compute_cov``: composition fingerprints (raw Magpie) are
+    standardised with the fixed MP-20 scaler; generated crystals without a
+    structure fingerprint (a NaN row) are left out of the distances but
+    counted in the precision's denominator, ``num_generated`` (default: the
+    rows of ``gen_struct``).
     """
     from scipy.spatial.distance import cdist
 
-    mean = np.nanmean(ref_comp, axis=0)
-    std = np.nanstd(ref_comp, axis=0)
-    std[~np.isfinite(std) | (std < 1e-8)] = 1.0
-    gen_comp = np.nan_to_num((gen_comp - mean) / std)
-    ref_comp = np.nan_to_num((ref_comp - mean) / std)
-    s_dist = np.nan_to_num(cdist(ref_struct, gen_struct), nan=np.inf)
-    c_dist = np.nan_to_num(cdist(ref_comp, gen_comp), nan=np.inf)
+    total = len(gen_struct) if num_generated is None else num_generated
+    has_fp = np.isfinite(gen_struct).all(-1)
+    gen_struct, gen_comp = gen_struct[has_fp], gen_comp[has_fp]
+    ref_ok = np.isfinite(ref_struct).all(-1)
+    if not len(gen_struct) or not ref_ok.any():
+        return {"cov_r": 0.0, "cov_p": 0.0}
+    s_dist = cdist(ref_struct[ref_ok], gen_struct)
+    c_dist = cdist(
+        scale_composition_fingerprints(ref_comp[ref_ok]),
+        scale_composition_fingerprints(gen_comp),
+    )
     recall = (s_dist.min(1) <= struct_cutoff) & (c_dist.min(1) <= comp_cutoff)
     precision = (s_dist.min(0) <= struct_cutoff) & (c_dist.min(0) <= comp_cutoff)
-    return {"cov_r": float(recall.mean()), "cov_p": float(precision.mean())}
+    return {
+        "cov_r": float(recall.sum() / len(ref_struct)),
+        "cov_p": float(precision.sum() / max(total, 1)),
+    }
+
+
+def fingerprints(structures: Sequence[Structure]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the CrystalNN and Magpie fingerprints of crystals."""
+    return (
+        structure_fingerprints(structures),
+        composition_fingerprints([s.composition for s in structures]),
+    )
+
+
+def smact_rate(structures: Sequence[Structure]) -> float:
+    """Return the share of crystals whose composition passes SMACT's rule."""
+    if not structures:
+        return float("nan")
+    return sum(compositional_validity(s.composition) for s in structures) / len(
+        structures
+    )
 
 
 def generation_metrics(
     generated: Sequence[Structure],
     test: Sequence[Structure],
     train: Sequence[Structure],
-    max_fingerprints: int | None = 500,
+    max_fingerprints: int | None = None,
     seed: int = 0,
+    reference_fingerprints: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Return CDVAE's generation metrics of a set of generated crystals.
 
@@ -209,17 +286,21 @@ def generation_metrics(
     test
         The test split (COV and Wasserstein reference).
     train
-        The training split (novelty reference).
+        The training split (novelty reference and its own SMACT rate).
     max_fingerprints
-        At most this many valid generated crystals are fingerprinted for COV
-        (a seeded random subset; CrystalNN is slow); None for all.
+        Fingerprint at most this many generated crystals for COV (a seeded
+        random subset of all of them, COV-P over that subset; CrystalNN is
+        slow); None for all, as CDVAE.
     seed
         Seed of that subset.
+    reference_fingerprints
+        The test split's fingerprints (:func:`fingerprints`), when known.
 
     Returns
     -------
     dict
-        Validity (structural, compositional, both), uniqueness, novelty,
+        Validity (structural, compositional, both), the training split's
+        SMACT rate (``train_compositional_validity``), uniqueness, novelty,
         COV-R, COV-P and the Wasserstein distances of density and of the
         number of elements.
     """
@@ -234,23 +315,20 @@ def generation_metrics(
         "num_generated": len(generated),
         "structural_validity": sum(struct_ok) / n,
         "compositional_validity": sum(comp_ok) / n,
+        "train_compositional_validity": smact_rate(train),
         "validity": len(valid) / n,
         "uniqueness": len(distinct) / max(len(valid), 1),
         "novelty": novel_fraction(distinct, train),
     }
-    if valid and test:
-        chosen = list(valid)
+    if generated and test:
+        chosen = list(generated)
         if max_fingerprints is not None and len(chosen) > max_fingerprints:
             rng = np.random.default_rng(seed)
             picks = rng.choice(len(chosen), max_fingerprints, replace=False)
             chosen = [chosen[i] for i in sorted(picks)]
-        cov = coverage(
-            structure_fingerprints(chosen),
-            composition_fingerprints([s.composition for s in chosen]),
-            structure_fingerprints(test),
-            composition_fingerprints([s.composition for s in test]),
-        )
-        result.update(cov)
+        ref = reference_fingerprints or fingerprints(test)
+        result.update(coverage(*fingerprints(chosen), *ref))
+    if valid and test:
         result["wdist_density"] = float(
             wasserstein_distance([s.density for s in valid], [s.density for s in test])
         )
@@ -261,3 +339,19 @@ def generation_metrics(
             )
         )
     return result
+
+
+def coverage_ceiling(
+    train: Sequence[Structure],
+    test: Sequence[Structure],
+    train_fingerprints: tuple[np.ndarray, np.ndarray] | None = None,
+    test_fingerprints: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, float]:
+    """Return COV-R and COV-P of the training split against the test split.
+
+    The coverage a generator that reproduced its training crystals exactly
+    would reach: the ceiling this data allows.
+    """
+    gen = train_fingerprints or fingerprints(train)
+    ref = test_fingerprints or fingerprints(test)
+    return coverage(*gen, *ref)

@@ -26,7 +26,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
-from matforge.ml.data import MAX_Z, periodic_edges
+from matforge.ml.data import MAX_Z, lattice_params_to_matrix, periodic_edges
 from matforge.ml.layers import InteractionBlock, RadialBasis, cosine_envelope, mlp
 from matforge.ml.noise import (
     add_wrapped_noise,
@@ -78,6 +78,9 @@ class CrystalDiffusionVAE(nn.Module):
         Weights of the other losses.
     avg_neighbors
         Constant the summed messages are divided by.
+    max_neighbors
+        Each atom's nearest neighbours kept in both graphs (CDVAE: 20);
+        None keeps every neighbour within the cutoff.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class CrystalDiffusionVAE(nn.Module):
         cost_type: float = 1.0,
         cost_property: float = 1.0,
         avg_neighbors: float = 32.0,
+        max_neighbors: int | None = None,
     ) -> None:
         super().__init__()
         self._config: dict[str, Any] = {
@@ -126,9 +130,11 @@ class CrystalDiffusionVAE(nn.Module):
             "cost_type": cost_type,
             "cost_property": cost_property,
             "avg_neighbors": avg_neighbors,
+            "max_neighbors": max_neighbors,
         }
         self.latent_dim = latent_dim
         self.cutoff = cutoff
+        self.max_neighbors = max_neighbors
         self.max_atoms = max_atoms
         self.register_buffer(
             "sigmas", geometric_levels(sigma_begin, sigma_end, num_noise_levels)
@@ -256,7 +262,13 @@ class CrystalDiffusionVAE(nn.Module):
         batch: Tensor,
     ) -> tuple[Tensor, Tensor]:
         """Return the mean and log-variance ``(B, latent_dim)`` of ``z``."""
-        edges = periodic_edges(frac_coords, lattice, num_atoms, self.cutoff)
+        edges = periodic_edges(
+            frac_coords,
+            lattice,
+            num_atoms,
+            self.cutoff,
+            max_neighbors=self.max_neighbors,
+        )
         rbf = self.rbf(edges.distances)
         env = cosine_envelope(edges.distances, self.cutoff)
         h = self.enc_embedding(atom_types)
@@ -333,7 +345,13 @@ class CrystalDiffusionVAE(nn.Module):
             ``(N, 3)`` Cartesian score (1 / angstrom) and ``(N, MAX_Z)`` logits
             over atomic numbers 1..MAX_Z.
         """
-        edges = periodic_edges(frac_coords, lattice, num_atoms, self.cutoff)
+        edges = periodic_edges(
+            frac_coords,
+            lattice,
+            num_atoms,
+            self.cutoff,
+            max_neighbors=self.max_neighbors,
+        )
         rbf = self.rbf(edges.distances)
         env = cosine_envelope(edges.distances, self.cutoff)
         h = (
@@ -361,8 +379,23 @@ class CrystalDiffusionVAE(nn.Module):
         return out / sigma_per_atom[:, None], self.type_out(h)
 
     # -- training objective ---------------------------------------------------
-    def loss(self, data: Any, generator: torch.Generator | None = None) -> dict:
+    def loss(
+        self,
+        data: Any,
+        generator: torch.Generator | None = None,
+        *,
+        teacher_forcing: bool = True,
+    ) -> dict:
         """Return every loss of a batch and their weighted sum under ``loss``.
+
+        As CDVAE: one coordinate noise level and an independent type noise
+        level per crystal; the atom types are resampled from their one-hot
+        mixed with the (detached) predicted composition, and the type loss is
+        divided by the type noise level; coordinate and type losses are
+        averaged over each crystal's atoms, then over crystals. With
+        ``teacher_forcing`` the coordinates are noised and denoised in the
+        true lattice; without, in the lattice the heads predict (what the
+        sampler meets), the score target staying the one of the true lattice.
 
         Parameters
         ----------
@@ -370,6 +403,8 @@ class CrystalDiffusionVAE(nn.Module):
             A PyG batch of :func:`matforge.ml.data.structure_to_data` graphs.
         generator
             Random generator for the latent sample and the noise.
+        teacher_forcing
+            Give the score network the true lattice.
 
         Returns
         -------
@@ -407,30 +442,50 @@ class CrystalDiffusionVAE(nn.Module):
             prop = F.mse_loss(out.storage_score[mask], target)
         else:
             prop = torch.zeros((), device=device)
-        # Denoising: one noise level per crystal.
+        if teacher_forcing:
+            seen_lattice = data.lattice
+        else:
+            lengths, angles = self.decode_lattice(out.lattice, num_atoms)
+            seen_lattice = lattice_params_to_matrix(lengths, angles)
+        # Denoising: independent coordinate and type noise levels per crystal.
         level = torch.randint(
             len(self.sigmas), (n_crystals,), generator=generator, device=device
         )
+        type_level = torch.randint(
+            len(self.type_sigmas), (n_crystals,), generator=generator, device=device
+        )
         sigma = self.sigmas[level][batch]
-        type_sigma = self.type_sigmas[level][batch]
+        type_sigma = self.type_sigmas[type_level][batch]
         noisy_frac = add_wrapped_noise(
-            data.frac_coords, data.lattice, batch, sigma, generator
+            data.frac_coords, seen_lattice, batch, sigma, generator
         )
         target_score = wrapped_normal_score(
             noisy_frac, data.frac_coords, data.lattice, batch, sigma
         )
+        predicted_composition = torch.softmax(out.composition_logits.detach(), -1)
         noisy_types = noise_atom_types(
             data.atom_types,
-            F.pad(composition, (1, 0)),
+            F.pad(predicted_composition, (1, 0)),
             batch,
             type_sigma,
             generator,
         )
         pred_score, type_logits = self.score(
-            z, noisy_types, noisy_frac, data.lattice, num_atoms, batch, sigma
+            z, noisy_types, noisy_frac, seen_lattice, num_atoms, batch, sigma
         )
-        coord = torch.mean(0.5 * sigma**2 * ((pred_score - target_score) ** 2).sum(-1))
-        type_loss = F.cross_entropy(type_logits, data.atom_types - 1)
+        coord_per_atom = 0.5 * sigma**2 * ((pred_score - target_score) ** 2).sum(-1)
+        type_per_atom = (
+            F.cross_entropy(type_logits, data.atom_types - 1, reduction="none")
+            / type_sigma
+        )
+
+        def per_crystal(values: Tensor) -> Tensor:
+            return scatter(
+                values, batch, dim=0, dim_size=n_crystals, reduce="mean"
+            ).mean()
+
+        coord = per_crystal(coord_per_atom)
+        type_loss = per_crystal(type_per_atom)
         c = self._config
         total = (
             c["beta"] * kl

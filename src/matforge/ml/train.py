@@ -1,4 +1,4 @@
-"""Training loop of the generator with early stopping on the validation loss."""
+"""Training loop of the generator, model selection on the validation denoising loss."""
 
 from __future__ import annotations
 
@@ -59,22 +59,31 @@ def _epoch(
     device: torch.device,
     generator: torch.Generator,
     optimiser: torch.optim.Optimizer | None,
+    *,
+    teacher_forcing: bool,
+    clip_value: float = 0.5,
 ) -> dict[str, float]:
     totals = dict.fromkeys(LOSS_NAMES, 0.0)
     count = 0
     for cpu_data in loader:
         data = cpu_data.to(device)
-        losses = model.loss(data, generator)
+        losses = model.loss(data, generator, teacher_forcing=teacher_forcing)
         if optimiser is not None:
             optimiser.zero_grad()
             losses["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)
             optimiser.step()
         n = len(data.num_atoms)
         for name in LOSS_NAMES:
             totals[name] += float(losses[name].detach()) * n
         count += n
     return {name: value / max(count, 1) for name, value in totals.items()}
+
+
+def denoising_loss(model: CrystalDiffusionVAE, losses: dict[str, float]) -> float:
+    """Return CDVAE's model-selection loss: weighted coordinate + type loss."""
+    config = model.config()
+    return config["cost_coord"] * losses["coord"] + config["cost_type"] * losses["type"]
 
 
 def train_model(
@@ -90,8 +99,30 @@ def train_model(
     device: str = "cpu",
     progress: Callable[[int, dict[str, float]], None] | None = None,
     fit: bool = True,
+    teacher_forcing_fraction: float = 0.5,
+    min_learning_rate: float = 1e-4,
+    lr_patience: int | None = None,
+    val_repeats: int = 3,
 ) -> TrainResult:
     """Train a model in place and keep the weights of the best validation epoch.
+
+    As CDVAE: the score network sees the true lattice (teacher forcing) for
+    the first ``teacher_forcing_fraction`` of the epochs and the predicted
+    lattice afterwards; validation always uses the predicted lattice, and
+    the checkpoint kept is the one with the lowest validation denoising loss
+    (``cost_coord * coord + cost_type * type``, :func:`denoising_loss`), not
+    the total with its KL, lattice and count terms; the learning rate falls
+    by 0.6 on plateaus down to ``min_learning_rate``; gradients are clipped
+    by value at 0.5.
+
+    The checkpoint is chosen among the epochs after teacher forcing only
+    (all epochs when teacher forcing never ends), and the learning-rate
+    schedule and early stopping follow the validation loss from there.
+    CDVAE's 500 + 500 epochs make its best epoch a late one anyway; in a
+    few hundred epochs on a few hundred crystals the noisy validation loss
+    often had its minimum early in teacher forcing, which kept a model whose
+    heads had barely trained (measured: atom-count accuracy 0.45 against
+    0.87, reconstruction 0.0 against 0.2).
 
     Parameters
     ----------
@@ -118,6 +149,16 @@ def train_model(
         Fit the normalisers and the element vocabulary on ``train``; False
         keeps the model's (pre-training on other crystals with the target
         data's normalisers).
+    teacher_forcing_fraction
+        Share of the epochs with the true lattice (CDVAE: 500 of 1000).
+    min_learning_rate
+        Floor of the learning rate (CDVAE: 1e-4).
+    lr_patience
+        Epochs without improvement before the rate falls (None: a quarter of
+        ``patience``).
+    val_repeats
+        Noise draws per validation crystal (fixed across epochs, so the
+        monitored losses are comparable).
 
     Returns
     -------
@@ -134,41 +175,66 @@ def train_model(
     train_loader = DataLoader(
         list(train), batch_size=batch_size, shuffle=True, generator=loader_generator
     )
-    val_loader = DataLoader(list(val), batch_size=batch_size)
+    val_loader = DataLoader(list(val) * max(val_repeats, 1), batch_size=batch_size)
     val_generator = torch.Generator(device=dev)
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser, factor=0.6, patience=max(patience // 4, 1), min_lr=1e-5
+        optimiser,
+        factor=0.6,
+        patience=lr_patience if lr_patience is not None else max(patience // 4, 1),
+        min_lr=min_learning_rate,
     )
+    forced_epochs = math.ceil(teacher_forcing_fraction * epochs)
     result = TrainResult()
     best_state = copy.deepcopy(model.state_dict())
     start = time.perf_counter()
     for epoch in range(epochs):
+        forcing = epoch < forced_epochs
         model.train()
         row = {
             f"train_{k}": v
-            for k, v in _epoch(model, train_loader, dev, generator, optimiser).items()
+            for k, v in _epoch(
+                model,
+                train_loader,
+                dev,
+                generator,
+                optimiser,
+                teacher_forcing=forcing,
+            ).items()
         }
         model.eval()
         with torch.no_grad():
             # the same noise every epoch, so validation losses are comparable
             val_generator.manual_seed(seed + 1)
             if len(val):
-                val_losses = _epoch(model, val_loader, dev, val_generator, None)
+                val_losses = _epoch(
+                    model, val_loader, dev, val_generator, None, teacher_forcing=False
+                )
                 row.update({f"val_{k}": v for k, v in val_losses.items()})
-        monitored = row["val_loss"] if len(val) else row["train_loss"]
+        source = "val" if len(val) else "train"
+        monitored = denoising_loss(
+            model, {k: row[f"{source}_{k}"] for k in ("coord", "type")}
+        )
+        row["monitored"] = monitored
+        row["teacher_forcing"] = float(forcing)
         row["epoch"] = epoch
         row["lr"] = optimiser.param_groups[0]["lr"]
         result.history.append(row)
-        scheduler.step(monitored)
-        if monitored < result.best_val_loss:
+        # the checkpoint is chosen among the epochs after teacher forcing (the
+        # score network then trains on the lattices it meets when sampling),
+        # and the learning rate follows the same validation loss from there
+        selectable = epoch >= forced_epochs or forced_epochs >= epochs
+        if selectable:
+            scheduler.step(monitored)
+        if selectable and monitored < result.best_val_loss:
             result.best_val_loss = monitored
             result.best_epoch = epoch
             best_state = copy.deepcopy(model.state_dict())
         result.epochs_run = epoch + 1
         if progress is not None:
             progress(epoch, row)
-        if epoch - result.best_epoch >= patience:
+        # patience counts from the end of teacher forcing
+        if epoch - max(result.best_epoch, forced_epochs - 1) >= patience:
             result.stopped_early = True
             break
     model.load_state_dict(best_state)

@@ -48,6 +48,13 @@ class ModelDoc(BaseModel):
         description="The last metrics table of this model per sampling mode "
         "(`unguided`, `guided`).",
     )
+    diagnostics: dict[str, Any] | None = Field(
+        default=None,
+        description="Reconstruction of training and test crystals with predicted "
+        "and with forced atom counts and compositions, the coverage of the test "
+        "split by the training split (the ceiling of COV-R / COV-P) and both "
+        "splits' SMACT rates, with the sampling settings and seed they used.",
+    )
     build: BuildMeta = Field(
         default_factory=BuildMeta, description="How this document was made."
     )

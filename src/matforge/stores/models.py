@@ -64,6 +64,26 @@ def store_metrics(
     store.update([doc], key="model_id")
 
 
+def update_model_doc(
+    factory: StoreFactory, model_id: str, fields: dict[str, Any]
+) -> None:
+    """Set top-level ``fields`` of a stored model document (e.g. its diagnostics).
+
+    Raises
+    ------
+    MatforgeError
+        If there is no such model in ``models``.
+    """
+    store = factory.store("models")
+    doc = store.query_one({"model_id": model_id})
+    if doc is None:
+        raise MatforgeError(f"no model {model_id!r} to update")
+    doc.pop("_id", None)
+    doc.update(fields)
+    doc["last_updated"] = utcnow().isoformat()
+    store.update([doc], key="model_id")
+
+
 def training_history(factory: StoreFactory, model_id: str | None) -> list[dict]:
     """Return a model's per-epoch history, or [] when it cannot be read."""
     if model_id is None:
