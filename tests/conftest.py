@@ -104,16 +104,15 @@ def mgh2() -> Structure:
     )
 
 
-@pytest.fixture(scope="session")
-def tiny_matgl_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny M3GNet with random weights, saved with matgl's save API."""
+def save_tiny_m3gnet(folder: Path, elements: tuple[str, ...]) -> Path:
+    """Save a tiny M3GNet with random weights (matgl's save API) in folder."""
     import torch
     from matgl.apps.pes import Potential
     from matgl.models import M3GNet
 
     torch.manual_seed(0)
     model = M3GNet(
-        element_types=("H", "Li", "Mg"),
+        element_types=elements,
         is_intensive=False,
         nblocks=1,
         units=8,
@@ -124,9 +123,22 @@ def tiny_matgl_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cutoff=4.0,
         threebody_cutoff=3.0,
     )
-    folder = tmp_path_factory.mktemp("models") / "tiny-m3gnet"
     Potential(model=model).save(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_matgl_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny M3GNet for H, Li and Mg with random weights."""
+    folder = tmp_path_factory.mktemp("models") / "tiny-m3gnet"
+    return save_tiny_m3gnet(folder, ("H", "Li", "Mg"))
+
+
+@pytest.fixture(scope="session")
+def tiny_li_o_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny M3GNet for Li and O with random weights (amorphous MD tests)."""
+    folder = tmp_path_factory.mktemp("models") / "tiny-li-o-m3gnet"
+    return save_tiny_m3gnet(folder, ("Li", "O"))
 
 
 def pytest_collection_modifyitems(

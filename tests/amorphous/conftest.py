@@ -39,28 +39,3 @@ def tiny_config(tmp_path: Path) -> Path:
     path = tmp_path / "amorphous.yaml"
     path.write_text(yaml.safe_dump(TINY_SETTINGS), encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_li_o_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny M3GNet for Li and O with random weights (matgl's save API)."""
-    import torch
-    from matgl.apps.pes import Potential
-    from matgl.models import M3GNet
-
-    torch.manual_seed(0)
-    model = M3GNet(
-        element_types=("Li", "O"),
-        is_intensive=False,
-        nblocks=1,
-        units=8,
-        dim_node_embedding=8,
-        dim_edge_embedding=8,
-        max_n=2,
-        max_l=2,
-        cutoff=4.0,
-        threebody_cutoff=3.0,
-    )
-    folder = tmp_path_factory.mktemp("models") / "tiny-li-o-m3gnet"
-    Potential(model=model).save(folder)
-    return folder

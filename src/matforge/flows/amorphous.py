@@ -24,7 +24,6 @@ stored already is returned instead of run again, so a flow run again resumes.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from matforge.flows.stage import (
     MatforgeMaker,
     job_factory,
     job_settings,
+    job_uuid,
     stage_job,
 )
 from matforge.schemas.amorphous import TABLE_D_FACTOR
@@ -694,11 +694,6 @@ class AmorphousReportMaker(MatforgeMaker):
             "folder": str(result.files[0].parent) if result.files else None,
             "files": [p.name for p in result.files],
         }
-
-
-def job_uuid(run_id: str, step: str) -> str:
-    """Return the fixed job id of a step of an amorphous campaign."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"matforge:amorphous/{run_id}/{step}"))
 
 
 @dataclass

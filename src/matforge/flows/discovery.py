@@ -15,7 +15,6 @@ instead of adding new ones; the stages themselves skip what they already did
 from __future__ import annotations
 
 import time
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,12 @@ from matforge.flows.generator import GenerateMaker, TrainGeneratorMaker
 from matforge.flows.ingest import IngestMaker
 from matforge.flows.relax import RelaxGeneratedMaker
 from matforge.flows.report import ReportMaker
-from matforge.flows.stage import MatforgeMaker, job_settings, merged_settings
+from matforge.flows.stage import (
+    MatforgeMaker,
+    job_settings,
+    job_uuid,
+    merged_settings,
+)
 from matforge.schemas.common import content_hash
 from matforge.stores import StoreFactory
 from matforge.stores.lock import store_writer
@@ -74,11 +78,6 @@ def campaign_run_id(settings: MatforgeSettings, overrides: dict[str, Any]) -> st
     }
     shaping["run"].pop("run_id", None)
     return "run-" + content_hash({"settings": shaping, "patch": overrides})[:12]
-
-
-def job_uuid(run_id: str, stage: str) -> str:
-    """Return the fixed job id of a campaign's stage."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"matforge:{run_id}/{stage}"))
 
 
 @dataclass

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -288,3 +289,13 @@ def execute_stage(
             upstream,
             lambda: work(factory, settings, maker.run_id, upstream_output),
         )
+
+
+def job_uuid(run_id: str, step: str) -> str:
+    """Return the fixed job id of a campaign's step.
+
+    Fixed ids make a re-run of the same campaign replace its job outputs
+    instead of adding new ones; campaign ids carry their kind (``run-``,
+    ``amorph-run-``), so two kinds never share a job id.
+    """
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"matforge:{run_id}/{step}"))

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from matforge.errors import DataNotFoundError
 from matforge.report.build import (
-    _CONTENT_TYPES,
     _STYLE,
     ReportResult,
     _html_table,
     _markdown_table,
+    save_report_files,
 )
 from matforge.report.plots import _note, _png
 from matforge.report.table import cell
@@ -34,7 +34,6 @@ from matforge.stores.amorphous import (
     md_runs,
     table_entries,
 )
-from matforge.stores.artefacts import put_bytes
 
 if TYPE_CHECKING:
     from matforge.stores import StoreFactory
@@ -328,33 +327,13 @@ def write_amorphous_report(factory: StoreFactory, out_dir: str | Path) -> Report
         _html_table(d_rows, d_cols) if d_rows else "<p>No MD runs.</p>",
         "<h2>Figures</h2>",
     ]
-    for name, caption in _CAPTIONS.items():
-        if name in figures:
-            md += [f"### {caption}", "", f"![{caption}]({name})", ""]
-            page.append(
-                f"<h3>{html.escape(caption)}</h3><img src='{name}' "
-                f"alt='{html.escape(caption)}'>"
-            )
-    page.append("</body></html>")
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    payloads = {
-        **figures,
-        "amorphous_report.md": "\n".join(md).encode(),
-        "amorphous_report.html": "\n".join(page).encode(),
-    }
-    result = ReportResult()
-    data = factory.data_store()
-    for name, payload in payloads.items():
-        path = folder / name
-        path.write_bytes(payload)
-        result.files.append(path)
-        key = put_bytes(
-            data,
-            f"report/amorphous/{name}",
-            payload,
-            campaign="amorphous",
-            content_type=_CONTENT_TYPES[path.suffix],
-        )
-        result.blobs.append(key)
-    return result
+    return save_report_files(
+        factory,
+        out_dir,
+        "amorphous_report",
+        (md, page),
+        figures,
+        _CAPTIONS,
+        "report/amorphous",
+        campaign="amorphous",
+    )

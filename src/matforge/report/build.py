@@ -234,21 +234,64 @@ def write_report(
         "<h2>Figures</h2>",
     ]
     md += ["## Figures", ""]
-    for name, caption in _CAPTIONS.items():
+    return save_report_files(
+        factory,
+        out_dir,
+        "report",
+        (md, html_parts),
+        figures,
+        _CAPTIONS,
+        f"report/{run_id}",
+        run_id=run_id,
+    )
+
+
+def save_report_files(
+    factory: StoreFactory,
+    out_dir: str | Path,
+    stem: str,
+    pages: tuple[list[str], list[str]],
+    figures: dict[str, bytes],
+    captions: dict[str, str],
+    key_prefix: str,
+    **metadata: str,
+) -> ReportResult:
+    """Close a report's pages with its figures and write them to disk and store.
+
+    Parameters
+    ----------
+    factory
+        The store factory (its data store keeps a copy of every file).
+    out_dir
+        The folder the files are written to.
+    stem
+        The pages' file name: ``<stem>.md`` and ``<stem>.html``.
+    pages
+        The Markdown lines and the HTML parts so far (the HTML ``body`` open).
+    figures
+        PNG bytes by file name.
+    captions
+        Caption of each figure, in the order they are shown.
+    key_prefix
+        Data store keys are ``<key_prefix>/<file name>``.
+    **metadata
+        Stored with every file (``run_id=...``, ``campaign=...``).
+    """
+    md, page = pages
+    for name, caption in captions.items():
         if name in figures:
             md += [f"### {caption}", "", f"![{caption}]({name})", ""]
-            html_parts.append(
+            page.append(
                 f"<h3>{html.escape(caption)}</h3><img src='{name}' "
                 f"alt='{html.escape(caption)}'>"
             )
-    html_parts.append("</body></html>")
-
+    page.append("</body></html>")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     payloads = {
         **figures,
-        "report.md": "\n".join(md).encode(),
-        "report.html": "\n".join(html_parts).encode(),
+        f"{stem}.md": "\n".join(md).encode(),
+        f"{stem}.html": "\n".join(page).encode(),
     }
     result = ReportResult()
     data = factory.data_store()
@@ -258,10 +301,10 @@ def write_report(
         result.files.append(path)
         key = put_bytes(
             data,
-            f"report/{run_id}/{name}",
+            f"{key_prefix}/{name}",
             payload,
-            run_id=run_id,
             content_type=_CONTENT_TYPES[path.suffix],
+            **metadata,
         )
         result.blobs.append(key)
     return result
