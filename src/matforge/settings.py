@@ -331,14 +331,14 @@ class LaunchpadSettings(BaseModel):
 class GeneratorSettings(BaseModel):
     """Model size, training and sampling of the crystal generator (CDVAE)."""
 
-    hidden_dim: int = Field(default=64, ge=4, description="Width of features.")
-    latent_dim: int = Field(default=32, ge=2, description="Size of the latent z.")
+    hidden_dim: int = Field(default=128, ge=4, description="Width of features.")
+    latent_dim: int = Field(default=64, ge=2, description="Size of the latent z.")
     num_layers: int = Field(
         default=3, ge=1, description="Interaction blocks of encoder and decoder."
     )
-    cutoff: float = Field(default=4.5, gt=0, description="Neighbour cutoff, A.")
+    cutoff: float = Field(default=7.0, gt=0, description="Neighbour cutoff, A.")
     max_neighbors: int | None = Field(
-        default=None,
+        default=20,
         ge=1,
         description="Nearest neighbours kept per atom in both graphs (CDVAE: 20; "
         "ties at the last distance are kept); None: every one within the cutoff.",
@@ -366,7 +366,7 @@ class GeneratorSettings(BaseModel):
     quick_epochs: int = Field(
         default=5, ge=1, description="Epochs of `matforge train --quick`."
     )
-    batch_size: int = Field(default=32, ge=1, description="Crystals per batch.")
+    batch_size: int = Field(default=16, ge=1, description="Crystals per batch.")
     learning_rate: float = Field(default=1e-3, gt=0, description="Adam step size.")
     min_learning_rate: float = Field(
         default=1e-4,
@@ -401,7 +401,7 @@ class GeneratorSettings(BaseModel):
     )
     seed: int = Field(default=0, description="Seed of split, weights and noise.")
     steps_per_level: int = Field(
-        default=2,
+        default=1,
         ge=1,
         description="Langevin steps per noise level (CDVAE's evaluation: 100).",
     )
