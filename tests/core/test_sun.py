@@ -44,6 +44,22 @@ def test_sun_counts_at_both_thresholds():
     )
 
 
+def test_crystals_out_of_scope_are_never_sun_but_count_in_the_total():
+    """Solid hydrogen on the H2 hull is stable, unique, novel and no hydride."""
+    records = [
+        *RECORDS,
+        SunRecord("h3", 0.0, unique=True, novel=True, in_scope=False),
+    ]
+    summary = sun_rate(records, total=11)
+    assert summary.at(0.1).stable == 6
+    assert summary.at(0.1).sun == 3
+    assert summary.at(0.0).sun == 2
+    assert "h3" not in summary.sun_ids[0.0]
+    assert summary.out_of_scope == 1
+    assert summary.as_dict()["out_of_scope"] == 1
+    assert summary.at(0.1).sun_rate == pytest.approx(3 / 11)
+
+
 def test_mean_rmsd_skips_crystals_without_one():
     summary = sun_rate(RECORDS)
     assert summary.rmsd_count == 5

@@ -41,6 +41,8 @@ def sun_line(sun: dict[str, Any]) -> str:
         )
     if strict:
         parts.append(f"{strict['sun']} on the hull ({100 * strict['sun_rate']:.1f} %)")
+    if sun.get("out_of_scope"):
+        parts.append(f"{sun['out_of_scope']} not metal hydrides (never S.U.N.)")
     if sun.get("mean_rmsd") is not None:
         parts.append(f"mean relaxation RMSD {sun['mean_rmsd']:.3f} A")
     return " ".join(parts[:1]) + " " + "; ".join(parts[1:])

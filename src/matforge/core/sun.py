@@ -16,6 +16,14 @@ generated crystals after relaxation:
   novel, divided by the number of crystals submitted, failed relaxations
   included (they count as not stable).
 
+Where matforge differs: a crystal outside the campaign's scope (for the
+hydride campaign, one that is not a metal hydride: pure hydrogen, a metal
+without H) is never S.U.N., though it still counts in the total. MatterGen
+generates any inorganic crystal and counts them all; a hydride generator that
+decodes solid hydrogen has not discovered a hydride, and such crystals sit on
+the hull of the element (H2 at 0 eV/atom) and would otherwise inflate the
+rate. ``out_of_scope`` says how many there were.
+
 The mean RMSD between generated and relaxed structures (MatterGen's second
 figure) is the mean over the crystals that have one (failed ones skipped). Its
 RMSD (:func:`matched_rmsd`) matches the relaxed crystal against the generated
@@ -67,6 +75,9 @@ class SunRecord:
         Whether a known material or composition has its reduced formula.
     rmsd
         RMSD between the generated and the relaxed crystal, angstrom.
+    in_scope
+        Whether it is what the campaign looks for (a metal hydride); a
+        crystal out of scope is never S.U.N.
     """
 
     id: str
@@ -75,6 +86,7 @@ class SunRecord:
     novel: bool
     same_ratio: bool = False
     rmsd: float | None = None
+    in_scope: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class SunSummary:
     mean_rmsd: float
     rmsd_count: int
     sun_ids: dict[float, tuple[str, ...]] = field(default_factory=dict)
+    out_of_scope: int = 0
 
     def at(self, threshold: float) -> SunCounts:
         """Return the counts at a threshold.
@@ -137,6 +150,7 @@ class SunSummary:
             "evaluated": self.evaluated,
             "unique": self.unique,
             "novel": self.novel,
+            "out_of_scope": self.out_of_scope,
             "mean_rmsd": None if math.isnan(self.mean_rmsd) else self.mean_rmsd,
             "rmsd_count": self.rmsd_count,
             "thresholds": [
@@ -198,7 +212,7 @@ def sun_rate(
     sun_ids: dict[float, tuple[str, ...]] = {}
     for threshold in thresholds:
         stable = [r for r in items if _stable(r.e_above_hull, threshold)]
-        sun = [r for r in stable if r.unique and r.novel]
+        sun = [r for r in stable if r.unique and r.novel and r.in_scope]
         counted.append(
             SunCounts(
                 threshold=float(threshold),
@@ -220,6 +234,7 @@ def sun_rate(
         mean_rmsd=math.fsum(rmsds) / len(rmsds) if rmsds else math.nan,
         rmsd_count=len(rmsds),
         sun_ids=sun_ids,
+        out_of_scope=sum(not r.in_scope for r in items),
     )
 
 

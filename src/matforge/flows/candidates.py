@@ -214,6 +214,7 @@ def campaign_sun(factory: StoreFactory, run_id: str) -> dict[str, Any]:
             unique=d["relaxed_id"] in unique,
             novel=novelty[d["relaxed_id"]].is_novel,
             same_ratio=novelty[d["relaxed_id"]].same_ratio,
+            in_scope=is_metal_hydride(structures[d["relaxed_id"]].composition),
             rmsd=matched_rmsd(
                 Structure.from_dict(d["initial_structure"]),
                 structures[d["relaxed_id"]],

@@ -51,15 +51,21 @@ _SHAPING = ("ingest", "score", "causal", "ml", "candidates", "run")
 def quick_overrides(settings: MatforgeSettings) -> dict[str, Any]:
     """Return the settings patch of a quick campaign: tiny generator, few samples.
 
-    The tiny generator's composition head is still nearly flat, so its
-    compositions are decoded whole under charge balance (``balanced``) rather
-    than atom by atom: a first look then shows small, plausible hydrides.
+    After a few epochs the generator's composition head is still nearly flat
+    and its score network's type logits favour hydrogen, so CDVAE's decoding
+    (type refinement at every Langevin step) turns every crystal into solid
+    hydrogen. A quick campaign therefore decodes each composition whole under
+    charge balance (``balanced``), keeps it through the Langevin steps
+    (``decode_types`` off) and conditions it on holding H and a metal: a first
+    look then shows small, plausible hydrides.
     """
     return {
         "ml": {
             "epochs": settings.ml.quick_epochs,
             "pretrain_epochs": 0,
             "composition": "balanced",
+            "decode_types": False,
+            "hydride_redraws": max(settings.ml.hydride_redraws, 64),
         },
         "causal": {"bootstrap": settings.run.quick_bootstrap},
         "run": {"num_samples": settings.run.quick_samples},
