@@ -38,6 +38,7 @@ from matforge.flows.stage import (
     job_factory,
     job_settings,
     job_uuid,
+    run_flow_here,
     stage_job,
 )
 from matforge.schemas.amorphous import TABLE_D_FACTOR
@@ -813,17 +814,12 @@ def run_amorphous(
         ``run_id``, ``seconds`` and the flow's output (``ingest``, ``train``,
         ``md`` by formula, ``report``).
     """
-    import warnings
-
-    from jobflow.managers.local import run_locally
-
     from matforge.stores import StoreFactory
 
     start = time.perf_counter()
     with (
         StoreFactory(settings) as factory,
         store_writer(factory, "matforge amorphous run"),
-        warnings.catch_warnings(),
     ):
         run_id, flow = amorphous_flow(
             settings,
@@ -832,18 +828,7 @@ def run_amorphous(
             potential=potential,
             train=train,
         )
-        warnings.filterwarnings("ignore", message="cd is deprecated")
-        responses = run_locally(
-            flow,
-            store=factory.job_store(),
-            log=False,
-            ensure_success=True,
-            raise_immediately=True,
-        )
-    outputs = {
-        job_id: max(by_index.items())[1].output
-        for job_id, by_index in responses.items()
-    }
+        outputs = run_flow_here(flow, factory)
     md = {
         f: outputs.get(job_uuid(run_id, f"md/{f}")) for f in dict.fromkeys(compositions)
     }

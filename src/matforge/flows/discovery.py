@@ -15,12 +15,10 @@ instead of adding new ones; the stages themselves skip what they already did
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jobflow import Flow, Maker
-from jobflow.managers.local import run_locally
 
 from matforge.flows.candidates import CandidatesMaker, RejudgeCandidatesMaker
 from matforge.flows.causal import CausalStageMaker
@@ -35,6 +33,7 @@ from matforge.flows.stage import (
     job_settings,
     job_uuid,
     merged_settings,
+    run_flow_here,
 )
 from matforge.schemas.common import content_hash
 from matforge.stores import StoreFactory
@@ -191,23 +190,14 @@ def run_discovery(settings: MatforgeSettings, quick: bool = False) -> dict[str, 
     with (
         StoreFactory(settings) as factory,
         store_writer(factory, "matforge run" + (" --quick" if quick else "")),
-        warnings.catch_warnings(),
     ):
         run_id, flow, _ = discovery_flow(settings, quick)
-        warnings.filterwarnings("ignore", message="cd is deprecated")
-        responses = run_locally(
-            flow,
-            store=factory.job_store(),
-            log=False,
-            ensure_success=True,
-            raise_immediately=True,
-        )
+        outputs = run_flow_here(flow, factory)
         summary = run_summary(factory, run_id)
     skipped = {
-        r.output["stage"]: r.output["skipped"]
-        for by_index in responses.values()
-        for r in by_index.values()
-        if isinstance(r.output, dict) and "stage" in r.output
+        output["stage"]: output["skipped"]
+        for output in outputs.values()
+        if isinstance(output, dict) and "stage" in output
     }
     for stage in summary["stages"]:
         stage["skipped"] = skipped.get(stage["stage"])

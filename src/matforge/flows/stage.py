@@ -29,6 +29,7 @@ import hashlib
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -299,3 +300,26 @@ def job_uuid(run_id: str, step: str) -> str:
     ``amorph-run-``), so two kinds never share a job id.
     """
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"matforge:{run_id}/{step}"))
+
+
+def run_flow_here(flow: Any, factory: StoreFactory) -> dict[str, Any]:
+    """Run a flow in this process on the factory's JobStore (jobflow's ``run_locally``).
+
+    Stops at the first failed job, raising its error. Returns each job's
+    output by job id (the last run of a job that ran more than once).
+    """
+    from jobflow.managers.local import run_locally
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="cd is deprecated")
+        responses = run_locally(
+            flow,
+            store=factory.job_store(),
+            log=False,
+            ensure_success=True,
+            raise_immediately=True,
+        )
+    return {
+        job_id: max(by_index.items())[1].output
+        for job_id, by_index in responses.items()
+    }

@@ -100,28 +100,18 @@ def submit_discovery(
 
 
 def amorphous_workflow(
-    settings: MatforgeSettings,
-    compositions: Sequence[str] = (),
-    *,
-    temperatures: Sequence[float] | None = None,
-    potential: str | None = None,
-    train: bool = True,
+    settings: MatforgeSettings, compositions: Sequence[str] = (), **options: Any
 ) -> tuple[str, Any]:
     """Return the campaign id and the amorphous flow as a FireWorks workflow.
 
     One firework per job: ingest, training, one melt-quench MD per
-    composition, the report. No store travels in it (see
-    :func:`submit_discovery`).
+    composition, the report. ``options`` are those of
+    :func:`~matforge.flows.amorphous.amorphous_flow`. No store travels in it
+    (see :func:`submit_discovery`).
     """
     from jobflow.managers.fireworks import flow_to_workflow
 
-    run_id, flow = amorphous_flow(
-        settings,
-        compositions,
-        temperatures=temperatures,
-        potential=potential,
-        train=train,
-    )
+    run_id, flow = amorphous_flow(settings, compositions, **options)
     return run_id, flow_to_workflow(flow)
 
 
