@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from maggma.core import Builder
 from pymatgen.core import Composition, Structure
 
+from matforge.builders.summary import BuildSummary
 from matforge.core.dedup import DedupStats, duplicate_groups
 from matforge.core.features import analyse_symmetry
 from matforge.core.novelty import (
@@ -90,24 +90,13 @@ def _stamp(value: Any) -> datetime | None:
 
 
 @dataclass
-class CandidateBuildSummary:
+class CandidateBuildSummary(BuildSummary):
     """What one run of the candidates builder did."""
 
     groups: int = 0
-    processed: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
     pairs_in_buckets: int = 0
     pairs_compared: int = 0
     pairs_matched: int = 0
-    seconds: float = 0.0
-    _started: float = field(default_factory=time.perf_counter, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the summary as plain numbers."""
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
 class CandidateBuilder(Builder):
@@ -627,9 +616,7 @@ class CandidateBuilder(Builder):
         summary = self.summary
         if docs:
             result = upsert_documents(self.candidates, docs, "candidate_id")
-            summary.inserted += len(result.inserted)
-            summary.updated += len(result.updated)
-            summary.unchanged += len(result.unchanged)
+            summary.count_upsert(result)
         if removed:
             self.candidates.remove_docs({"candidate_id": {"$in": removed}})
             summary.removed += len(removed)
@@ -640,11 +627,11 @@ class CandidateBuilder(Builder):
             summary.pairs_in_buckets += stats.pairs_in_buckets
             summary.pairs_compared += stats.pairs_compared
             summary.pairs_matched += stats.pairs_matched
-        summary.seconds = time.perf_counter() - summary._started
+        summary.stop_clock()
 
     def finalize(self) -> None:
         """Leave the stores open: they belong to the store factory."""
-        self.summary.seconds = time.perf_counter() - self.summary._started
+        self.summary.stop_clock()
 
 
 def with_dft(verdict: CandidateDoc, dft: dict[str, Any] | None) -> None:

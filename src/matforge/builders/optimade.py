@@ -16,9 +16,8 @@ skipped with a warning and counted; the others are kept.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from maggma.core import Builder
 from maggma.stores import MontyStore
 from tqdm.auto import tqdm
 
+from matforge.builders.summary import BuildSummary
 from matforge.schemas.candidate import stamp
 from matforge.schemas.common import BuildMeta, utcnow
 from matforge.schemas.optimade import (
@@ -102,22 +102,11 @@ _CONVERTERS = {"candidates": candidate_to_optimade, "hydrides": hydride_to_optim
 
 
 @dataclass
-class OptimadeBuildSummary:
+class OptimadeBuildSummary(BuildSummary):
     """What one run of the OPTIMADE builder did."""
 
-    processed: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    _started: float = field(default_factory=time.perf_counter, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the summary as plain values."""
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
 class OptimadeBuilder(Builder):
@@ -274,20 +263,18 @@ class OptimadeBuilder(Builder):
         if docs:
             self._ensure_indexes()
             result = upsert_documents(self.target, docs, "id", stored=self._hashes)
-            summary.inserted += len(result.inserted)
-            summary.updated += len(result.updated)
-            summary.unchanged += len(result.unchanged)
+            summary.count_upsert(result)
         if removed:
             self.target.remove_docs({"id": {"$in": removed}})
             summary.removed += len(removed)
             if self._hashes is not None:
                 for entry_id in removed:
                     self._hashes.pop(entry_id, None)
-        summary.seconds = time.perf_counter() - summary._started
+        summary.stop_clock()
 
     def finalize(self) -> None:
         """Leave the stores open: they belong to the store factory."""
-        self.summary.seconds = time.perf_counter() - self.summary._started
+        self.summary.stop_clock()
 
 
 def _source_fields(name: str) -> tuple[str, ...]:
