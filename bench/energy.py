@@ -17,7 +17,6 @@ potential; its time is part of the figure and is printed apart.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -27,9 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from pymatgen.core import Structure
 
-from matforge.core.chemistry import metal_hydride_problem
+from ingest import perturbed_hydrides  # bench/ingest.py, beside this script
 from matforge.settings import load_settings
 
 GOAL_MB = 3 * 1024
@@ -37,19 +35,11 @@ GOAL_MB = 3 * 1024
 
 def write_structures(seed_file: Path, n: int, seed: int, out: Path) -> int:
     """Write n structures as one JSON list, one at a time; return the sites."""
-    rng = np.random.default_rng(seed)
-    seeds = [
-        Structure.from_dict(s["structure"])
-        for s in json.loads(gzip.decompress(seed_file.read_bytes()))
-    ]
-    seeds = [s for s in seeds if metal_hydride_problem(s) is None]
     sites = 0
     with out.open("w") as handle:
         handle.write("[")
-        for i in range(n):
-            structure = seeds[i % len(seeds)].copy()
-            structure.apply_strain(rng.uniform(-0.02, 0.02, 3))
-            structure.perturb(0.05, min_distance=0.0, seed=int(rng.integers(1 << 30)))
+        structures = perturbed_hydrides(seed_file, n, np.random.default_rng(seed))
+        for i, structure in enumerate(structures):
             sites += len(structure)
             handle.write(("," if i else "") + json.dumps(structure.as_dict()))
         handle.write("]")

@@ -20,6 +20,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +34,28 @@ from matforge.stores import StoreFactory
 from matforge.stores.queries import top_documents
 
 
+def perturbed_hydrides(
+    seed_file: Path, n: int, rng: np.random.Generator
+) -> Iterator[Structure]:
+    """Yield n distinct metal hydrides: the seed ones, strained and displaced."""
+    seeds = [
+        structure
+        for s in json.loads(gzip.decompress(seed_file.read_bytes()))
+        if metal_hydride_problem(structure := Structure.from_dict(s["structure"]))
+        is None
+    ]
+    for i in range(n):
+        structure = seeds[i % len(seeds)].copy()
+        structure.apply_strain(rng.uniform(-0.02, 0.02, 3))
+        structure.perturb(0.05, min_distance=0.0, seed=int(rng.integers(1 << 30)))
+        yield structure
+
+
 def write_records(seed_file: Path, n: int, rng: np.random.Generator, out: Path) -> None:
     """Write n records as one JSON list, one at a time (no list of them in memory)."""
-    seeds = [
-        s
-        for s in json.loads(gzip.decompress(seed_file.read_bytes()))
-        if metal_hydride_problem(Structure.from_dict(s["structure"])) is None
-    ]
     with gzip.open(out, "wt") as handle:
         handle.write("[")
-        for i in range(n):
-            seed = seeds[i % len(seeds)]
-            structure = Structure.from_dict(seed["structure"])
-            structure.apply_strain(rng.uniform(-0.02, 0.02, 3))
-            structure.perturb(0.05, min_distance=0.0, seed=int(rng.integers(1 << 30)))
+        for i, structure in enumerate(perturbed_hydrides(seed_file, n, rng)):
             record = {
                 "material_id": f"bench-{i}",
                 "structure": structure.as_dict(),
