@@ -4,7 +4,8 @@ For each composition of the table: random packing at the AIMD volume per atom
 of the table (descriptor AAV at each temperature; ``--volume-search`` finds
 the potential's own zero-pressure volume instead), melt, quench, then NVT at
 each temperature; prints D of Li beside the AIMD value (ratio), the
-activation energies, and the wall time per ps of MD.
+activation energies, and the wall time per ps of MD. Each run's mean kinetic
+temperature is printed beside its target ("<T> ok": within 5 %).
 
 Full run: ``nice python bench/amorphous_md.py`` (3 compositions of ~50 atoms,
 2500 and 2000 K, 1 fs steps: 31.5 ps of MD in all; at an estimated 100-130
@@ -22,8 +23,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-
-import numpy as np
 
 from matforge.amorphous.arrhenius import fit_arrhenius
 from matforge.amorphous.meltquench import MeltQuenchSettings, run_melt_quench
@@ -48,6 +47,7 @@ def settings_from(args: argparse.Namespace) -> MeltQuenchSettings:
         time_step_fs=args.time_step,
         traj_interval=args.interval,
         n_blocks=args.blocks,
+        production_thermostat=args.thermostat,
         seed=args.seed,
     )
 
@@ -89,6 +89,12 @@ def parse_args() -> argparse.Namespace:
         help="blocks of the D error; the fit window is 10-50 %% of a block",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--thermostat",
+        choices=["bussi", "langevin"],
+        default="bussi",
+        help="production thermostat (langevin: friction 1/ps)",
+    )
     parser.add_argument("--volume-search", action="store_true")
     parser.add_argument(
         "--smoke",
@@ -142,22 +148,23 @@ def main() -> None:
         print(
             f"{'T/K':>6s} {'<T>/K':>6s} {'V/atom':>7s} {'D_MD cm2/s':>12s} "
             f"{'+-':>9s} {'D_AIMD':>10s} {'MD/AIMD':>8s} {'window ps':>11s} "
-            f"{'alpha':>6s}"
+            f"{'alpha':>6s} {'<T> ok':>6s}"
         )
         for run in result.runs:
             d_md = run.fit.diffusivity * A2_PS_TO_CM2_S
             d_ai = aimd[run.temperature]["d_cm2_s"]
             print(
-                f"{run.temperature:6.0f} {np.nanmean(run.kinetic_temperature):6.0f} "
+                f"{run.temperature:6.0f} {run.mean_temperature:6.0f} "
                 f"{run.volume_per_atom:7.2f} {d_md:12.3e} "
                 f"{run.fit.std_error * A2_PS_TO_CM2_S:9.1e} {d_ai:10.3e} "
                 f"{d_md / d_ai:8.2f} {run.fit.fit_start:5.2f}-{run.fit.fit_end:<5.2f} "
-                f"{run.fit.exponent:6.2f}"
+                f"{run.fit.exponent:6.2f} {'yes' if run.on_target else 'NO':>6s}"
             )
             report.append(
                 {
                     "formula": formula,
                     "T": run.temperature,
+                    "T_mean": run.mean_temperature,
                     "D_md": d_md,
                     "D_md_err": run.fit.std_error * A2_PS_TO_CM2_S,
                     "D_aimd": d_ai,

@@ -753,11 +753,20 @@ class AmorphousMDSettings(BaseModel):
         gt=0,
         description="Langevin friction (1/ps) of melt, quench and equilibration.",
     )
+    production_thermostat: Literal["bussi", "langevin"] = Field(
+        default="bussi",
+        description="Thermostat while D is recorded: Bussi's global velocity "
+        "rescaling (holds a small cell's temperature without damping the atoms' "
+        "motion) or Langevin with `production_friction_per_ps`.",
+    )
+    production_tau_fs: float = Field(
+        default=100.0, gt=0, description="Time constant (fs) of the Bussi thermostat."
+    )
     production_friction_per_ps: float = Field(
         default=1.0,
         gt=0,
-        description="Langevin friction (1/ps) while D is recorded (weak, so as not "
-        "to slow the diffusion).",
+        description="Langevin friction (1/ps) while D is recorded, with "
+        "`production_thermostat: langevin` (weak, so as not to slow the diffusion).",
     )
     volume_search_steps: int = Field(
         default=500,

@@ -108,3 +108,34 @@ def test_a_runaway_md_stops_with_a_clear_error() -> None:
 
     with pytest.raises(MDInstabilityError, match="non-finite forces"):
         run_melt_quench("Li2O", Broken(), [1000], 15.0, TINY)
+
+
+def test_bussi_holds_the_kinetic_temperature_of_a_small_cell() -> None:
+    from matforge.amorphous.segment import Thermostat, run_segment
+
+    calc = LennardJones(sigma=2.0, epsilon=0.05, rc=5.0, smooth=True)
+    cell = random_packing("Li", 16, volume_per_atom=14.0, seed=3)
+    target = 1500.0
+    seg = run_segment(
+        calc, cell, target, 3000, 2.0, Thermostat("bussi", tau_fs=20.0), 5, 2
+    )
+    temps = seg.temperatures[len(seg.temperatures) // 5 :]
+    # 16 atoms hold their kinetic energy in 45 degrees of freedom; a 48-dof
+    # target would run them 6.7 % hot
+    assert temps.mean() == pytest.approx(target, rel=0.035)
+    assert temps.std() / target == pytest.approx((2 / 45) ** 0.5, rel=0.3)
+
+
+def test_kinetic_temperature_leaves_out_the_centre_of_mass() -> None:
+    from ase import units
+
+    from matforge.amorphous.segment import kinetic_temperature
+
+    masses = np.array([1.0, 1.0])
+    v = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])  # total momentum zero
+    assert kinetic_temperature(masses, v) == pytest.approx(2.0 / (3 * units.kB))
+
+
+def test_an_unknown_thermostat_is_refused() -> None:
+    with pytest.raises(ValueError, match="nose"):
+        MeltQuenchSettings(production_thermostat="nose")

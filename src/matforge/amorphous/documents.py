@@ -174,7 +174,7 @@ def md_document(
     fits = [
         DiffusivityFit(
             temperature=run.temperature,
-            mean_temperature=float(np.nanmean(run.kinetic_temperature)),
+            mean_temperature=run.mean_temperature,
             diffusivity_cm2_s=run.fit.diffusivity * A2_PS_TO_CM2_S,
             diffusivity_std_cm2_s=run.fit.std_error * A2_PS_TO_CM2_S,
             fit_start_ps=run.fit.fit_start,

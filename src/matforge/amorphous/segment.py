@@ -34,6 +34,34 @@ class MDInstabilityError(MatforgeError):
     """The MD ran away: non-finite or runaway positions or forces."""
 
 
+THERMOSTATS = ("langevin", "bussi")
+
+
+@dataclass(frozen=True)
+class Thermostat:
+    """How an NVT segment holds its temperature.
+
+    ``langevin``: a friction of ``friction_per_ps`` on every atom plus random
+    kicks (strong coupling; slows diffusion by roughly D / (kT / m gamma)).
+    ``bussi``: the kinetic energy is rescaled towards a canonical draw with
+    time constant ``tau_fs`` (Bussi, Donadio, Parrinello, J. Chem. Phys. 126,
+    014101, 2007); single-atom dynamics are left alone.
+    """
+
+    kind: str = "langevin"
+    friction_per_ps: float = 10.0
+    tau_fs: float = 100.0
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown kind or a non-positive coupling."""
+        if self.kind not in THERMOSTATS:
+            raise ValueError(
+                f"thermostat {self.kind!r} is not one of {', '.join(THERMOSTATS)}"
+            )
+        if self.friction_per_ps <= 0 or self.tau_fs <= 0:
+            raise ValueError("thermostat friction and time constant must be positive")
+
+
 @dataclass
 class Segment:
     """One MD segment: final structure, positions, temperatures, pressures."""
@@ -119,13 +147,59 @@ def _maker_class() -> type:
     return GivenCalculatorMDMaker
 
 
-def _kinetic_temperature(structure: Structure, velocities: list[Any]) -> float:
+@cache
+def _bussi_class() -> type:
+    """ASE's Bussi thermostat as atomate2's MD loop drives it.
+
+    atomate2 sets the temperature of every step through ``set_temperature``,
+    which ASE's ``Bussi`` lacks; and ASE counts 3N degrees of freedom, while the
+    MD starts with zero total momentum, which velocity Verlet and the
+    rescaling keep: the kinetic energy sits in 3N - 3 of them, so a 3N target
+    runs a 32-atom cell 3 % hot.
+    """
+    from ase import units
+    from ase.md.bussi import Bussi
+
+    class MomentumFreeBussi(Bussi):
+        """Bussi NVT on 3N - 3 degrees of freedom, its target settable."""
+
+        def __init__(self, atoms: Any, timestep: float, **kwargs: Any) -> None:
+            super().__init__(atoms, timestep, **kwargs)
+            self.ndof = max(1, self.ndof - 3)
+            self.target_kinetic_energy = 0.5 * self.temp * self.ndof
+
+        def set_temperature(self, temperature_K: float) -> None:  # noqa: N803
+            self.temp = temperature_K * units.kB
+            self.target_kinetic_energy = 0.5 * self.temp * self.ndof
+
+    return MomentumFreeBussi
+
+
+def _md_options(thermostat: Thermostat, seed: int) -> tuple[Any, dict[str, Any]]:
+    """atomate2's ``dynamics`` and ``ase_md_kwargs`` of a thermostat."""
     from ase import units
 
-    masses = np.array([site.specie.atomic_mass for site in structure], dtype=float)
+    rng = np.random.default_rng(seed)  # ASE's default is unseeded
+    if thermostat.kind == "bussi":
+        return _bussi_class(), {"taut": thermostat.tau_fs * units.fs, "rng": rng}
+    return "langevin", {
+        "friction": thermostat.friction_per_ps * 1e-3 / units.fs,
+        "rng": rng,
+    }
+
+
+def kinetic_temperature(masses: NDArray[np.float64], velocities: Any) -> float:
+    """Kinetic temperature (K) of atoms with zero total momentum.
+
+    ``velocities`` in ASE units (Å per ASE time unit), ``masses`` in amu; the
+    3 degrees of freedom of the centre of mass, held still, are not counted.
+    """
+    from ase import units
+
     v = np.asarray(velocities, dtype=float)
     kinetic = 0.5 * float(np.sum(masses[:, None] * v**2))
-    return 2.0 * kinetic / (3.0 * len(masses) * units.kB)
+    dof = max(1, 3 * len(masses) - 3)
+    return 2.0 * kinetic / (dof * units.kB)
 
 
 def run_segment(
@@ -134,24 +208,20 @@ def run_segment(
     temperature: float,
     steps: int,
     time_step_fs: float,
-    friction_per_ps: float,
+    thermostat: Thermostat,
     seed: int,
     interval: int,
 ) -> Segment:
-    """Run one Langevin NVT segment with atomate2's force-field MD maker."""
-    from ase import units
-
+    """Run one NVT segment with atomate2's force-field MD maker."""
+    dynamics, md_kwargs = _md_options(thermostat, seed)
     maker = _maker_class()(
         given=wrapping(calculator),
         time_step=time_step_fs,
         n_steps=steps,
         ensemble="nvt",
-        dynamics="langevin",
+        dynamics=dynamics,
         temperature=temperature,
-        ase_md_kwargs={
-            "friction": friction_per_ps * 1e-3 / units.fs,
-            "rng": np.random.default_rng(seed),  # ASE's default is unseeded
-        },
+        ase_md_kwargs=md_kwargs,
         traj_interval=interval,
         mb_velocity_seed=seed,
         zero_linear_momentum=True,
@@ -173,9 +243,10 @@ def run_segment(
         final.add_site_property("velocities", [list(v) for v in velocities])
     stress = np.array([np.ravel(f.get("stress", np.zeros(6)))[:3] for f in frames])
     pressures = -stress.mean(axis=1) * EV_A3_TO_GPA
+    masses = np.array([site.specie.atomic_mass for site in final], dtype=float)
     temps = np.array(
         [
-            _kinetic_temperature(final, f["velocities"])
+            kinetic_temperature(masses, f["velocities"])
             if f.get("velocities") is not None
             else np.nan
             for f in frames
