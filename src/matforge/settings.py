@@ -700,6 +700,15 @@ class ServeSettings(BaseModel):
         "with OPTIMADE's 403 error. At least 20, the page a query gets when it "
         "names none.",
     )
+    validate_responses: bool = Field(
+        default=False,
+        description="Pass every structures response through optimade-python-"
+        "tools' response models before sending it. Off by default: it costs about "
+        "a third of a request's time, and it checks little that is not checked "
+        "already: an entry that fails the structure model falls back to a plain "
+        "dictionary in those models, while `matforge build optimade` validates "
+        "each entry, as it will be served, before writing it.",
+    )
 
 
 class AmorphousMDSettings(BaseModel):

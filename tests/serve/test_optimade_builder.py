@@ -215,3 +215,26 @@ def factory_with_sources(shared_data, memory_factory):
     hydrides = hydride_docs(shared_data, 10)
     store_sources(memory_factory, candidates, hydrides)
     return memory_factory, candidates, hydrides
+
+
+def test_an_entry_that_is_not_optimade_is_skipped_and_named(
+    factory_with_sources, monkeypatch
+):
+    factory, _, hydrides = factory_with_sources
+    convert = optimade_builder._CONVERTERS["hydrides"]
+    odd_id = hydrides[2]["material_id"]
+
+    def converter(source, build):
+        doc = convert(source, build)
+        if source["material_id"] == odd_id:
+            doc["lattice_vectors"] = doc["lattice_vectors"][:2]
+        return doc
+
+    monkeypatch.setitem(optimade_builder._CONVERTERS, "hydrides", converter)
+    summary = build_optimade(factory, progress=False)
+    assert summary.failed == 1
+    assert odd_id in summary.failures[0]
+    assert "lattice_vectors" in summary.failures[0]
+    entries = _entries(factory)
+    assert odd_id not in entries
+    assert hydrides[1]["material_id"] in entries

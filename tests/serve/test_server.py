@@ -294,3 +294,38 @@ def test_a_wrongly_versioned_url_is_553_without_a_logged_traceback(served, caplo
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
     assert any("answered /v123123/info with 553" in r.message for r in caplog.records)
     assert client.get("/v1/info").status_code == 200
+
+
+def _without_clock(body: dict) -> dict:
+    meta = dict(body.get("meta", {}))
+    meta.pop("time_stamp", None)
+    return body | {"meta": meta}
+
+
+def test_unchecked_responses_are_the_checked_ones(shared_data, tmp_path):
+    """Responses served without the per-response check equal the checked ones."""
+    paths = [
+        "/v1/structures?page_limit=7&sort=-_matforge_storage_score",
+        '/v1/structures?filter=elements HAS "H"&response_fields=nsites,_matforge_kind',
+        "/structures?filter=_matforge_is_novel=TRUE&page_limit=3",
+        "/v1/structures?filter=elements HAS&page_limit=3",  # malformed: 400
+    ]
+    bodies = {}
+    with populated(shared_data, tmp_path, candidates=12, hydrides=6) as factory:
+        entry_id = next(iter(factory.store("optimade_structures").distinct("id")))
+        for check in (False, True):
+            settings = factory.settings.model_copy(deep=True)
+            settings.serve.validate_responses = check
+            client = TestClient(create_app(settings, factory))
+            got = [client.get(p) for p in [*paths, f"/v1/structures/{entry_id}"]]
+            bodies[check] = [(r.status_code, _without_clock(r.json())) for r in got]
+            # which route answered: the response models turn a float count
+            # into an integer, plain dictionaries pass it on as it is
+            app = create_app(settings, factory)
+            odd = dict(app.state.structures.entry(entry_id))
+            odd.update(id="odd", nsites=float(odd["nsites"]))
+            app.state.structures.insert([odd])
+            nsites = TestClient(app).get("/v1/structures/odd").json()["data"]
+            assert isinstance(nsites["attributes"]["nsites"], int) is check
+    assert [code for code, _ in bodies[False]] == [200, 200, 200, 400, 200]
+    assert bodies[False] == bodies[True]

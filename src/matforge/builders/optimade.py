@@ -9,8 +9,11 @@ Incremental: a source document is converted when it is new, when its
 ``last_updated`` differs from the one its entry was made from, or when the
 conversion's version changed; entries whose source is gone (or no longer a
 ``candidate``) are removed. Unchanged entries are not rewritten, so a second
-run changes nothing. A crystal that cannot be converted (a disordered one) is
-skipped with a warning and counted; the others are kept.
+run changes nothing. Every entry is checked as the server will publish it
+(:func:`~matforge.schemas.optimade.served_entry`, optimade-python-tools'
+``StructureResource``) before it is written. A crystal that cannot be
+converted (a disordered one) or whose entry does not validate is skipped with
+a warning and counted; the others are kept.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from matforge.schemas.optimade import (
     CONVERSION_VERSION,
     PROVIDER_PREFIX,
     OptimadeStructureDoc,
+    served_entry,
 )
 from matforge.stores.queries import scan_documents
 from matforge.stores.writes import upsert_documents
@@ -234,6 +238,7 @@ class OptimadeBuilder(Builder):
         store_key = self._sources[name][1]
         try:
             doc = _CONVERTERS[name](source, self._build_meta())
+            served_entry(doc)  # what the server will publish must be OPTIMADE
         except (ValueError, KeyError, TypeError) as exc:
             reason = f"{name} {source.get(store_key)}: {exc}"
             logger.warning("cannot serve %s", reason)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -434,3 +435,101 @@ class OptimadeStructureDoc(BaseModel):
         return self.model_copy(
             update={"content_hash": digest, "immutable_id": f"{self.id}@{digest[:12]}"}
         )
+
+
+# -- the entries as the server publishes them ----------------------------------
+PROVIDER = {
+    "prefix": PROVIDER_PREFIX,
+    "name": "matforge",
+    "description": "Metal hydrides for hydrogen storage: generated, relaxed and "
+    "ranked candidates, and the known hydrides they were learned from.",
+    "homepage": None,
+}
+"""The provider the server declares (``/info``, ``/links``)."""
+
+
+def provider_fields() -> list[dict[str, Any]]:
+    """Return the provider fields of structures, as the server declares them.
+
+    Each is served as ``_matforge_<name>`` with its OPTIMADE type, its unit
+    and the description of the document field it comes from.
+    """
+    fields = OptimadeStructureDoc.model_fields
+    out = []
+    for name, (kind, unit) in PROVIDER_FIELDS.items():
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": kind,
+            "description": fields[name].description or name,
+        }
+        if unit is not None:
+            entry["unit"] = unit
+        out.append(entry)
+    return out
+
+
+@cache
+def arguments_config_class() -> type:
+    """Return optimade's ``ServerConfig`` class read from its arguments only.
+
+    The library's class also reads ``OPTIMADE_*`` environment variables and
+    ``~/.optimade.json``; matforge configures it from its own settings.
+    """
+    from optimade.server.config import ServerConfig
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+    class MatforgeServerConfig(ServerConfig):
+        """optimade's server configuration from its arguments only."""
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            **_: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    return MatforgeServerConfig
+
+
+@cache
+def _mapper() -> Any:
+    from optimade.server.mappers import StructureMapper
+
+    config = arguments_config_class()(
+        provider=PROVIDER, provider_fields={"structures": provider_fields()}
+    )
+    return StructureMapper(config)
+
+
+def served_entry(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a stored entry as the server publishes it, checked against OPTIMADE.
+
+    The entry goes through the server's mapper (provider fields prefixed,
+    attributes gathered) and must validate as optimade-python-tools'
+    ``StructureResource``, the model its responses are checked with. The
+    OPTIMADE builder calls it on every entry it writes, so that the server
+    need not check each response again (``serve.validate_responses``).
+
+    Raises
+    ------
+    ValueError
+        If the entry is not a valid OPTIMADE structure (the first failing
+        field and why).
+    """
+    from optimade.models import StructureResource
+    from pydantic import ValidationError
+
+    shown = {k: v for k, v in doc.items() if k not in UNSERVED_FIELDS}
+    mapped = _mapper().map_back(shown)
+    try:
+        StructureResource(**mapped)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "entry"
+        raise ValueError(
+            f"not a valid OPTIMADE structure: {where}: {first.get('msg')} "
+            f"({exc.error_count()} error(s))"
+        ) from None
+    return mapped

@@ -106,6 +106,46 @@ def _bad_parameters_are_400(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, handler)
 
 
+def _structures_unvalidated(api: FastAPI) -> None:
+    """Serve ``/structures`` without checking each response against its model.
+
+    optimade-python-tools picks the response model of its structures routes
+    when its routers are imported, from a configuration it reads from the
+    environment, so the application's own configuration cannot turn the check
+    off. The same two endpoints are put in front of its routes here, at every
+    base URL, with plain dictionaries as their response model. The check
+    they skip costs about a third of a request and catches little: in
+    optimade's response models an entry that fails ``StructureResource`` falls
+    back to a plain dictionary. The entries are validated when the collection
+    is built (:func:`~matforge.schemas.optimade.served_entry`), and the links
+    and meta are optimade's own models either way.
+    """
+    from fastapi import APIRouter
+    from optimade.server.routers import structures as library
+    from optimade.server.routers.utils import BASE_URL_PREFIXES
+    from optimade.server.schemas import ERROR_RESPONSES
+
+    router = APIRouter(redirect_slashes=True)
+    for path, endpoint in (
+        ("/structures", library.get_structures),
+        ("/structures/{entry_id:path}", library.get_single_structure),
+    ):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["GET"],
+            response_model=dict[str, Any],
+            response_model_exclude_unset=True,
+            responses=ERROR_RESPONSES,
+            include_in_schema=False,
+        )
+    routes = api.router.routes
+    before = len(routes)
+    for prefix in ("", *BASE_URL_PREFIXES.values()):
+        api.include_router(router, prefix=prefix, include_in_schema=False)
+    routes[:] = routes[before:] + routes[:before]
+
+
 def create_app(
     settings: MatforgeSettings,
     factory: StoreFactory | None = None,
@@ -145,6 +185,8 @@ def create_app(
     finally:
         quiet.disabled = False
     _bad_parameters_are_400(api)
+    if not settings.serve.validate_responses:
+        _structures_unvalidated(api)
     # optimade sets its logger to DEBUG; leave the level to the logging set-up
     logging.getLogger("optimade").setLevel(logging.NOTSET)
     default = api.state.entry_collections["structures"]

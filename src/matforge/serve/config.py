@@ -3,78 +3,24 @@
 optimade-python-tools reads its ``ServerConfig`` from keyword arguments,
 ``OPTIMADE_*`` environment variables and a JSON/YAML file
 (``OPTIMADE_CONFIG_FILE``, default ``~/.optimade.json``). matforge's server is
-configured by matforge's settings only: :class:`MatforgeServerConfig` keeps the
-keyword arguments and ignores the environment and the file, so a stray
+configured by matforge's settings only: the configuration class of
+:func:`~matforge.schemas.optimade.arguments_config_class` keeps the keyword
+arguments and ignores the environment and the file, so a stray
 ``~/.optimade.json`` cannot change what is served.
 """
 
 from __future__ import annotations
 
 import uuid
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from matforge import __version__
-from matforge.schemas.optimade import (
-    PROVIDER_FIELDS,
-    PROVIDER_PREFIX,
-    OptimadeStructureDoc,
-)
+from matforge.schemas.optimade import PROVIDER, arguments_config_class, provider_fields
 
 if TYPE_CHECKING:
-    from optimade.server.config import ServerConfig
-
     from matforge.settings import MatforgeSettings
 
 STRUCTURES_COLLECTION = "optimade_structures"
-
-PROVIDER = {
-    "prefix": PROVIDER_PREFIX,
-    "name": "matforge",
-    "description": "Metal hydrides for hydrogen storage: generated, relaxed and "
-    "ranked candidates, and the known hydrides they were learned from.",
-    "homepage": None,
-}
-
-
-def provider_fields() -> list[dict[str, Any]]:
-    """Return the provider fields of structures, as the server declares them.
-
-    Each is served as ``_matforge_<name>`` with its OPTIMADE type, its unit
-    and the description of the document field it comes from.
-    """
-    fields = OptimadeStructureDoc.model_fields
-    out = []
-    for name, (kind, unit) in PROVIDER_FIELDS.items():
-        entry: dict[str, Any] = {
-            "name": name,
-            "type": kind,
-            "description": fields[name].description or name,
-        }
-        if unit is not None:
-            entry["unit"] = unit
-        out.append(entry)
-    return out
-
-
-@cache
-def _config_class() -> type[ServerConfig]:
-    from optimade.server.config import ServerConfig
-    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
-    class MatforgeServerConfig(ServerConfig):
-        """optimade's server configuration from its arguments only."""
-
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            **_: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings,)
-
-    return MatforgeServerConfig
 
 
 def server_config(settings: MatforgeSettings, base_url: str | None = None) -> Any:
@@ -96,7 +42,7 @@ def server_config(settings: MatforgeSettings, base_url: str | None = None) -> An
     """
     serve = settings.serve
     url = base_url if base_url is not None else serve.base_url
-    return _config_class()(
+    return arguments_config_class()(
         debug=False,
         insert_test_data=False,
         database_backend="mongomock",
