@@ -86,6 +86,7 @@ def test_simulate_a_tiny_run_then_reuse_it(
     assert md["n_atoms"] == 6
     assert [f["temperature"] for f in md["fits"]] == [1500.0, 1000.0]
     assert all(f["trajectory_blob"] for f in md["fits"])
+    assert all(f["mean_temperature"] > 0 for f in md["fits"])
     assert md["ea_ev"] is not None
     second = json.loads(run(*args, "--json").stdout)
     assert second["reused"]
@@ -99,6 +100,7 @@ def test_simulate_a_tiny_run_then_reuse_it(
     assert report.exit_code == 0, report.output
     assert (out / "amorphous_arrhenius.png").stat().st_size > 0
     assert "Li2O" in (out / "amorphous_report.html").read_text()
+    assert "<T> (K)" in (out / "amorphous_report.md").read_text()
 
 
 def test_bad_inputs_get_one_line_errors(tiny_config: Path, tmp_path: Path) -> None:

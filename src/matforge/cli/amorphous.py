@@ -209,6 +209,10 @@ def predict_command(
         click.echo(f"rejected {reject['input']}: {reject['reason']}")
 
 
+def _kelvin(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 @amorphous.command("simulate")
 @click.argument("formula")
 @TEMPERATURE_OPTION
@@ -296,13 +300,15 @@ def simulate_command(
     rows = [
         {
             "T (K)": f["temperature"],
+            "<T> (K)": _kelvin(f.get("mean_temperature")),
             "D (cm2/s)": f"{f['diffusivity_cm2_s']:.3e}",
             "std": f"{f['diffusivity_std_cm2_s']:.1e}",
             "fit window (ps)": "{:.2f}-{:.2f}".format(*f["fit_window_ps"]),
         }
         for f in summary["fits"]
     ]
-    click.echo(text_table(rows, ["T (K)", "D (cm2/s)", "std", "fit window (ps)"]))
+    columns = ["T (K)", "<T> (K)", "D (cm2/s)", "std", "fit window (ps)"]
+    click.echo(text_table(rows, columns))
     if summary["ea_ev"] is not None:
         click.echo(f"Ea = {summary['ea_ev']:.3f} ± {summary['ea_std_ev']:.3f} eV")
 

@@ -474,6 +474,7 @@ def md_summary(doc: dict[str, Any]) -> dict[str, Any]:
         "fits": [
             {
                 "temperature": f["temperature"],
+                "mean_temperature": f.get("mean_temperature"),
                 "diffusivity_cm2_s": f["diffusivity_cm2_s"],
                 "diffusivity_std_cm2_s": f["diffusivity_std_cm2_s"],
                 "fit_window_ps": [f["fit_start_ps"], f["fit_end_ps"]],

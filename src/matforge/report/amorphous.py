@@ -237,6 +237,9 @@ def md_rows(
                     "potential": doc["potential"],
                     "atoms": str(doc["n_atoms"]),
                     "T (K)": f"{f['temperature']:g}",
+                    "<T> (K)": "-"
+                    if f.get("mean_temperature") is None
+                    else f"{f['mean_temperature']:.0f}",
                     "D (cm2/s)": f"{f['diffusivity_cm2_s']:.3g} ± "
                     f"{f['diffusivity_std_cm2_s']:.2g}",
                     "fit (ps)": f"{f['fit_start_ps']:.2f}-{f['fit_end_ps']:.2f}",
@@ -301,8 +304,8 @@ def write_amorphous_report(factory: StoreFactory, out_dir: str | Path) -> Report
     )
     m_cols = ["model", "kind", "target", "R2", "MAE", "RMSE", "CV random"]
     m_cols += ["CV grouped", "formula"]
-    d_cols = ["formula", "potential", "atoms", "T (K)", "D (cm2/s)", "fit (ps)"]
-    d_cols += ["AIMD D", "ratio", "Ea (eV)"]
+    d_cols = ["formula", "potential", "atoms", "T (K)", "<T> (K)", "D (cm2/s)"]
+    d_cols += ["fit (ps)", "AIMD D", "ratio", "Ea (eV)"]
     m_rows, d_rows = model_rows(models), md_rows(runs, table)
     scores = (
         "Held-out scores on the authors' 85/15 split and mean fold RMSE of 5-fold "
