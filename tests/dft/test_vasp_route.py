@@ -231,3 +231,27 @@ def test_gpaw_and_vasp_validate_the_same_candidates(candidates_factory, monkeypa
     out = dft_stage(factory, factory.settings, "r1", {"top_ids": ranked_r1})
     assert out["validated"] == ranked_r1 == vasp_ids(top=2, run_id="r1")
     assert best["candidate_id"] not in ranked_r1
+
+
+def test_novel_only_skips_known_candidates_for_both_codes(candidates_factory):
+    from dft_helpers import FakeDft
+
+    from matforge.flows.dft import validate_candidates
+
+    factory = candidates_factory
+    store = factory.store("candidates")
+    ranked = ranked_candidates(store)
+    docs = []
+    for i, row in enumerate(ranked):
+        doc = store.query_one({"candidate_id": row["candidate_id"]})
+        doc.pop("_id")
+        docs.append(doc | {"is_novel": i != 0})  # the best one is known
+    store.update(docs, key="candidate_id")
+    known = ranked[0]["candidate_id"]
+
+    gpaw = validate_candidates(factory, top=2, runner=FakeDft(), novel_only=True)
+    picked = [r.candidate_id for r in gpaw.rows]
+    plan = plan_vasp_validation(factory, top=2, resubmit=True, novel_only=True)
+    assert picked == [t.candidate_id for t in plan.tasks if t.purpose == "candidate"]
+    assert picked == [r["candidate_id"] for r in ranked[1:3]]
+    assert known not in picked

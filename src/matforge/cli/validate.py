@@ -29,6 +29,13 @@ VALIDATION_COLUMNS = (
     help="Best-ranked candidates to validate [dft.top_k].",
 )
 @click.option(
+    "--novel",
+    "novel_only",
+    is_flag=True,
+    help="Only candidates flagged novel (the paper validates novel ones); "
+    "ranked as before.",
+)
+@click.option(
     "--code",
     type=click.Choice(["gpaw", "vasp"]),
     default=None,
@@ -56,6 +63,7 @@ VALIDATION_COLUMNS = (
 def validate(
     ctx: click.Context,
     top: int | None,
+    novel_only: bool,
     code: str | None,
     workflow_path: str | None,
     submit: bool,
@@ -74,7 +82,9 @@ def validate(
 
     params = dft_params(settings_of(ctx), code)
     if params.code == "vasp":
-        _validate_vasp(ctx, top, workflow_path, submit, collect, resubmit, as_json)
+        _validate_vasp(
+            ctx, top, novel_only, workflow_path, submit, collect, resubmit, as_json
+        )
         return
     if workflow_path or submit or collect or resubmit:
         raise MatforgeError("--workflow, --submit, --collect and --resubmit are VASP's")
@@ -83,7 +93,9 @@ def validate(
         click.echo(f"computing {line}", err=True)
 
     with open_factory(ctx) as factory:
-        summary = validate_and_rebuild(factory, top=top, progress=say)
+        summary = validate_and_rebuild(
+            factory, top=top, progress=say, novel_only=novel_only
+        )
     if as_json:
         echo_json(summary.as_dict())
     elif not summary.rows:
@@ -110,6 +122,7 @@ def validate(
 def _validate_vasp(
     ctx: click.Context,
     top: int | None,
+    novel_only: bool,
     workflow_path: str | None,
     submit: bool,
     collect: bool,
@@ -134,6 +147,7 @@ def _validate_vasp(
             workflow_path=workflow_path,
             submit=submit,
             resubmit=resubmit,
+            novel_only=novel_only,
         )
     if as_json:
         echo_json(payload)

@@ -297,6 +297,8 @@ def validation_targets(
     top: int,
     run_id: str | None = None,
     candidate_ids: Sequence[str] | None = None,
+    *,
+    novel_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Return the candidates to validate, best first, with their structures.
 
@@ -313,12 +315,15 @@ def validation_targets(
         The campaign whose ranking is used (every campaign's when None).
     candidate_ids
         Only these candidates (a campaign's own ranking).
+    novel_only
+        Only candidates flagged novel (the paper validates novel ones).
     """
     return ranked_candidates(
         factory.store("candidates"),
         run_id=run_id,
         ids=candidate_ids,
         top=top,
+        novel_only=novel_only,
         fields=list(CANDIDATE_FIELDS),
     )
 
@@ -332,6 +337,7 @@ def validate_with_runner(
     progress: Callable[[str], None] | None = None,
     candidate_ids: Sequence[str] | None = None,
     run_id: str | None = None,
+    novel_only: bool = False,
 ) -> ValidationSummary:
     """Validate the top candidates with a DFT runner.
 
@@ -354,6 +360,8 @@ def validate_with_runner(
         of the collection's overall top.
     run_id
         Rank within this campaign (see :func:`validation_targets`).
+    novel_only
+        Only candidates flagged novel.
 
     Returns
     -------
@@ -363,7 +371,9 @@ def validate_with_runner(
     started = time.perf_counter()
     hash_ = settings_hash(params, code_version)
     summary = ValidationSummary(code=params.code, settings_hash=hash_)
-    ranked = validation_targets(factory, top or params.top_k, run_id, candidate_ids)
+    ranked = validation_targets(
+        factory, top or params.top_k, run_id, candidate_ids, novel_only=novel_only
+    )
     plans = []
     for row in ranked:
         structure = Structure.from_dict(row["structure"])
@@ -450,6 +460,7 @@ def validate_candidates(
     progress: Callable[[str], None] | None = None,
     candidate_ids: Sequence[str] | None = None,
     run_id: str | None = None,
+    novel_only: bool = False,
 ) -> ValidationSummary:
     """Validate the top candidates with GPAW here.
 
@@ -469,6 +480,8 @@ def validate_candidates(
         A campaign's ranked candidate ids (the overall top when None).
     run_id
         Rank within this campaign.
+    novel_only
+        Only candidates flagged novel.
 
     Returns
     -------
@@ -497,6 +510,7 @@ def validate_candidates(
         progress=progress,
         candidate_ids=candidate_ids,
         run_id=run_id,
+        novel_only=novel_only,
     )
 
 
@@ -505,6 +519,7 @@ def validate_and_rebuild(
     *,
     top: int | None = None,
     progress: Callable[[str], None] | None = None,
+    novel_only: bool = False,
 ) -> ValidationSummary:
     """Validate the overall top candidates with GPAW, then rebuild the candidates.
 
@@ -512,7 +527,9 @@ def validate_and_rebuild(
     the candidates table shows E_form DFT and the squared error.
     """
     with store_writer(factory, "matforge validate"):
-        summary = validate_candidates(factory, top=top, code="gpaw", progress=progress)
+        summary = validate_candidates(
+            factory, top=top, code="gpaw", progress=progress, novel_only=novel_only
+        )
         rebuild_candidates(factory)
     return summary
 

@@ -97,6 +97,7 @@ def plan_vasp_validation(
     top: int | None = None,
     resubmit: bool = False,
     run_id: str | None = None,
+    novel_only: bool = False,
 ) -> VaspPlan:
     """Build atomate2 VASP flows for the top candidates and missing references.
 
@@ -114,6 +115,8 @@ def plan_vasp_validation(
         Plan submitted (unfinished) tasks again.
     run_id
         Rank within this campaign (every campaign's when None).
+    novel_only
+        Only candidates flagged novel.
 
     Returns
     -------
@@ -142,7 +145,10 @@ def plan_vasp_validation(
     )
     items: list[tuple[Structure, dict[str, Any], str]] = []
     elements: set[str] = set()
-    for row in validation_targets(factory, top or params.top_k, run_id):
+    targets = validation_targets(
+        factory, top or params.top_k, run_id, novel_only=novel_only
+    )
+    for row in targets:
         structure = Structure.from_dict(row["structure"])
         task_id = candidate_task_id(hash_, row["relaxed_id"], structure)
         elements |= {el.symbol for el in structure.composition}

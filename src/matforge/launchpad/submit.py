@@ -164,6 +164,7 @@ def validate_with_vasp(
     workflow_path: str | Path | None = None,
     submit: bool = False,
     resubmit: bool = False,
+    novel_only: bool = False,
 ) -> tuple[dict[str, Any], Any]:
     """Plan the VASP validation of the top candidates, write it, maybe submit it.
 
@@ -179,6 +180,8 @@ def validate_with_vasp(
         Also add it to the LaunchPad of the settings.
     resubmit
         Plan submitted, unfinished tasks again.
+    novel_only
+        Only candidates flagged novel.
 
     Returns
     -------
@@ -186,7 +189,9 @@ def validate_with_vasp(
         What ``validate --code vasp --json`` prints, and the plan.
     """
     with store_writer(factory, "matforge validate --code vasp"):
-        plan = plan_vasp_validation(factory, top=top, resubmit=resubmit)
+        plan = plan_vasp_validation(
+            factory, top=top, resubmit=resubmit, novel_only=novel_only
+        )
     workflow, path = write_vasp_workflow(factory, plan, workflow_path)
     payload = plan.as_dict()
     if workflow is not None:
