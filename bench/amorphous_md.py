@@ -5,7 +5,8 @@ of the table (descriptor AAV at each temperature; ``--volume-search`` finds
 the potential's own zero-pressure volume instead), melt, quench, then NVT at
 each temperature; prints D of Li beside the AIMD value (ratio), the
 activation energies, and the wall time per ps of MD. Each run's mean kinetic
-temperature is printed beside its target ("<T> ok": within 5 %).
+temperature is printed beside its target ("<T> ok": within 5 %); the MD's
+activation energy is fitted against those mean temperatures.
 
 Full run: ``nice python bench/amorphous_md.py`` (3 compositions of ~50 atoms,
 2500 and 2000 K, 1 fs steps: 31.5 ps of MD in all; at an estimated 100-130

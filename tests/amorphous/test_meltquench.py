@@ -139,3 +139,31 @@ def test_kinetic_temperature_leaves_out_the_centre_of_mass() -> None:
 def test_an_unknown_thermostat_is_refused() -> None:
     with pytest.raises(ValueError, match="nose"):
         MeltQuenchSettings(production_thermostat="nose")
+
+
+def test_the_arrhenius_fit_uses_the_temperature_the_atoms_had() -> None:
+    from matforge.amorphous.arrhenius import BOLTZMANN_EV
+    from matforge.amorphous.meltquench import TemperatureRun, _arrhenius
+    from matforge.amorphous.msd import MSDFit
+
+    ea, d0 = 0.3, 50.0
+    runs = []
+    for target, had in ((2500.0, 2450.0), (2000.0, 1870.0)):
+        d = d0 * np.exp(-ea / (BOLTZMANN_EV * had))
+        runs.append(
+            TemperatureRun(
+                temperature=target,
+                volume_per_atom=14.0,
+                times_ps=np.arange(3.0),
+                li_positions=np.zeros((3, 1, 3)),
+                cell=np.eye(3),
+                kinetic_temperature=np.full(3, had),
+                fit=MSDFit(d, 0.05 * d, 0.01 * d, 0.1, 0.5, 1.0, 4),
+                wall_s=1.0,
+            )
+        )
+    fit = _arrhenius(runs)
+    assert fit is not None
+    assert fit.ea == pytest.approx(ea, rel=1e-9)  # with the targets: 0.38 eV
+    assert runs[0].on_target
+    assert not runs[1].on_target

@@ -224,7 +224,7 @@ def md_document(
             ea_std_ev=arr.ea_std,
             d0_cm2_s=arr.d0 * A2_PS_TO_CM2_S,
             ln_d0_std=arr.ln_d0_std,
-            temperatures=[r.temperature for r in result.runs],
+            temperatures=[r.fit_temperature for r in result.runs],
             weighted=arr.weighted,
         ),
         quench_structure_blob=quench_blob,

@@ -147,6 +147,18 @@ class TemperatureRun:
         return float(temps.mean()) if temps.size else float("nan")
 
     @property
+    def fit_temperature(self) -> float:
+        """The temperature D belongs to: the mean kinetic one, else the target.
+
+        A cell of a few dozen atoms over a few ps samples its canonical
+        energy distribution only roughly; its mean kinetic temperature can
+        miss the thermostat's target by several per cent, and D is that of the
+        temperature the atoms had.
+        """
+        mean = self.mean_temperature
+        return mean if np.isfinite(mean) and mean > 0 else self.temperature
+
+    @property
     def on_target(self) -> bool:
         """Whether the mean kinetic temperature is within tolerance of target."""
         gap = abs(self.mean_temperature - self.temperature) / self.temperature
@@ -332,13 +344,14 @@ def _production(
 
 
 def _arrhenius(runs: list[TemperatureRun]) -> Arrhenius | None:
+    """Fit D against each run's mean kinetic temperature (``fit_temperature``)."""
     usable = [r for r in runs if r.fit.diffusivity > 0]
     if len(usable) < 2:
         return None
     sigmas = [r.fit.std_error for r in usable]
     weighted = all(np.isfinite(s) and s > 0 for s in sigmas)
     return fit_arrhenius(
-        [r.temperature for r in usable],
+        [r.fit_temperature for r in usable],
         [r.fit.diffusivity for r in usable],
         sigmas if weighted else None,
     )

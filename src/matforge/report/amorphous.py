@@ -145,7 +145,9 @@ def arrhenius_plot(
         fits = [f for f in doc["fits"] if f["diffusivity_cm2_s"] > 0]
         label = f"{doc['formula']} ({doc['potential']}, {doc['n_atoms']} atoms)"
         if fits:
-            inv = [1000.0 / f["temperature"] for f in fits]
+            inv = [  # at the temperature the atoms had, as the fit is
+                1000.0 / (f.get("mean_temperature") or f["temperature"]) for f in fits
+            ]
             d = np.array([f["diffusivity_cm2_s"] for f in fits])
             err = np.array([f["diffusivity_std_cm2_s"] for f in fits]) / d
             ax.errorbar(

@@ -252,7 +252,10 @@ class ArrheniusFit(BaseModel):
     ea_std_ev: float = Field(description="Standard error of Ea (eV).")
     d0_cm2_s: float = Field(description="Prefactor D0 (cm^2/s).")
     ln_d0_std: float = Field(description="Standard error of ln D0.")
-    temperatures: list[float] = Field(description="Temperatures of the fit (K).")
+    temperatures: list[float] = Field(
+        description="Temperatures of the fit (K): each run's mean kinetic "
+        "temperature (the target where none was recorded)."
+    )
     weighted: bool = Field(
         description="True when points were weighted by their D uncertainty."
     )
