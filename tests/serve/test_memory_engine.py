@@ -163,3 +163,53 @@ def test_an_unknown_operator_is_refused():
         engine.find({"$where": "1"})
     with pytest.raises(UnsupportedQueryError, match=r"\$mod"):
         engine.find({"x": {"$mod": [2, 0]}})
+
+
+def _shifted(text: str) -> str:
+    """The same filter with other literals: numbers moved, strings renamed."""
+    import re
+
+    from matforge.serve.collections import filter_shape
+
+    _, literals = filter_shape(text)
+    values = iter(literals)
+
+    def other(match: re.Match[str]) -> str:
+        old = next(values)
+        if old.startswith('"2025-'):  # a time stamp stays one
+            return old.replace("-01T", "-02T")
+        if old.startswith('"'):
+            return '"Zr"' if old != '"Zr"' else '"Li"'
+        if any(c in old for c in ".eE"):
+            return repr(float(old) + 0.005)
+        return str(int(old) + 1)
+
+    from matforge.serve.collections import _LITERAL
+
+    return _LITERAL.sub(other, text)
+
+
+def test_a_filter_of_a_known_shape_is_not_parsed_again(translate):
+    from optimade.models import StructureResource
+    from optimade.server.mappers import StructureMapper
+
+    from matforge.serve.collections import MemoryStructures
+    from matforge.serve.config import server_config
+    from matforge.settings import load_settings
+
+    config = server_config(load_settings())
+    served = MemoryStructures([], StructureResource, StructureMapper(config), config)
+    parses = []
+    parse = served.parser.parse
+    served.parser.parse = lambda text: parses.append(text) or parse(text)
+    extra = ["nelements=-2 OR nsites>1e1", '_matforge_kind="x\\"1.5"']
+    for text in [*FILTERS, *extra]:
+        again = _shifted(text)
+        assert served._translate(text) == translate(text), text
+        assert served._translate(again) == translate(again), again
+        if again != text:  # (one without literals is its own, cached, text)
+            assert again not in parses, again  # its shape's tree was reused
+    assert len(parses) == len(FILTERS) + len(extra)
+    assert (
+        _shifted("_matforge_storage_score > 0.01") == "_matforge_storage_score > 0.015"
+    )

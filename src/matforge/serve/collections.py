@@ -4,8 +4,11 @@ Both are optimade-python-tools ``EntryCollection``s, so the library's routers,
 filter grammar, response models and error handling serve them unchanged. What
 they add:
 
-- the translation of a filter (the grammar's Earley parse, about 10 ms) is
-  kept per filter text, so a repeated query is not parsed again; filters whose
+- the translation of a filter (the grammar's Earley parse, about 6 ms) is
+  kept per filter text, so a repeated query is not parsed again; and the parse
+  tree is kept per filter *shape* (the text with its string and number
+  literals taken out, :func:`filter_shape`), so ``score > 0.012`` after
+  ``score > 0.011`` reuses the tree with the new number put in. Filters whose
   translation warns are translated afresh each time, so the warning reaches
   every response;
 - boolean values (``_matforge_is_novel = TRUE``): the v1.2 grammar has them,
@@ -33,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lark import Lark, Tree
+from lark import Lark, Token, Tree
 from optimade.exceptions import NotFound
 from optimade.filterparser import LarkParser
 from optimade.filterparser.lark_parser import AVAILABLE_PARSERS
@@ -52,6 +55,63 @@ if TYPE_CHECKING:
 
 _CACHED_FILTERS = 512
 _SINGLE_ID = re.compile(r'^id="(?P<id>.*)"$', re.DOTALL)
+_LITERAL = re.compile(
+    r'"(?:[^"\\]|\\.)*"'  # a string, escapes included
+    r"|(?<![\w.])[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?(?![\w.])"  # a number
+)
+_LITERAL_TOKENS = {"ESCAPED_STRING": "s", "SIGNED_FLOAT": "f", "SIGNED_INT": "i"}
+
+
+def _literal_kind(literal: str) -> str:
+    if literal.startswith('"'):
+        return "s"
+    return "f" if any(c in literal for c in ".eE") else "i"
+
+
+def filter_shape(text: str) -> tuple[str, list[str]]:
+    """Return a filter with its literals taken out, and the literals in order.
+
+    ``_matforge_storage_score > 0.01 AND elements HAS "H"`` has the shape
+    ``_matforge_storage_score > <f> AND elements HAS <s>`` and the literals
+    ``["0.01", '"H"']``. Digits inside names (``_matforge_x1``) are not
+    literals. Two filters of one shape parse into the same tree but for the
+    literal tokens.
+    """
+    literals: list[str] = []
+
+    def mark(match: re.Match[str]) -> str:
+        literals.append(match.group(0))
+        return f"\x00{_literal_kind(match.group(0))}"
+
+    return _LITERAL.sub(mark, text), literals
+
+
+def _literal_tokens(tree: Any) -> list[Token]:
+    """Return the string and number tokens of a parse tree, in text order."""
+    out: list[Token] = []
+    if isinstance(tree, Token):
+        if tree.type in _LITERAL_TOKENS:
+            out.append(tree)
+    elif isinstance(tree, Tree):
+        for child in tree.children:
+            out.extend(_literal_tokens(child))
+    return out
+
+
+def _with_literals(tree: Any, literals: list[str]) -> Any:
+    """Return a copy of ``tree`` whose literal tokens hold ``literals``."""
+    values = iter(literals)
+
+    def copy_of(node: Any) -> Any:
+        if isinstance(node, Token):
+            if node.type in _LITERAL_TOKENS:
+                return Token(node.type, next(values))
+            return node
+        if isinstance(node, Tree):
+            return Tree(node.data, [copy_of(c) for c in node.children], node._meta)
+        return node
+
+    return copy_of(tree)
 
 
 class BooleanParser(LarkParser):
@@ -95,21 +155,49 @@ class _Served:
     def _init_cache(self) -> None:
         self.parser = BooleanParser()
         self._filters: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._shapes: OrderedDict[str, Tree] = OrderedDict()
         self._lock = threading.Lock()
 
+    def _tree_of_shape(self, shape: str, literals: list[str]) -> Tree | None:
+        with self._lock:
+            template = self._shapes.get(shape)
+            if template is None:
+                return None
+            self._shapes.move_to_end(shape)
+        return _with_literals(template, literals)
+
+    def _keep_shape(self, shape: str, literals: list[str], tree: Tree) -> None:
+        """Keep a parse tree as its shape's template if its literals line up."""
+        tokens = _literal_tokens(tree)
+        if [t.value for t in tokens] != literals or any(
+            _LITERAL_TOKENS[t.type] != _literal_kind(t.value) for t in tokens
+        ):
+            return  # the scan and the grammar disagree: parse such filters anew
+        with self._lock:
+            self._shapes[shape] = tree
+            while len(self._shapes) > _CACHED_FILTERS:
+                self._shapes.popitem(last=False)
+
     def _translate(self, text: str) -> dict[str, Any]:
-        """Return the MongoDB query of an OPTIMADE filter, parsed once per text."""
+        """Return the MongoDB query of an OPTIMADE filter, parsed once per shape."""
         with self._lock:
             query = self._filters.get(text)
             if query is not None:
                 self._filters.move_to_end(text)
                 return copy.deepcopy(query)
+        shape, literals = filter_shape(text)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            query = self.transformer.transform(self.parser.parse(text))
+            tree = self._tree_of_shape(shape, literals)
+            parsed = tree is None
+            if tree is None:
+                tree = self.parser.parse(text)
+            query = self.transformer.transform(tree)
         for w in caught:  # hand them on to the response's meta.warnings
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if not caught:
+            if parsed:
+                self._keep_shape(shape, literals, tree)
             with self._lock:
                 self._filters[text] = copy.deepcopy(query)
                 while len(self._filters) > _CACHED_FILTERS:
