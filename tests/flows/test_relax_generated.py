@@ -114,3 +114,12 @@ def test_a_stage_killed_mid_way_keeps_the_crystals_it_wrote(
     assert out["reused"] == 2
     assert out["relaxed"] == 1
     assert memory_factory.store("relaxed").count() == 3
+
+
+def test_crystals_of_another_campaign_are_an_error_not_an_empty_stage(memory_factory):
+    lih = Structure(Lattice.cubic(4.0), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    upsert_documents(
+        memory_factory.store("generated"), [generated("g-lih", lih)], "generated_id"
+    )
+    with pytest.raises(ValueError, match="1 of the 1 generated crystals"):
+        relax_generated(memory_factory, "run-2", memory_factory.settings, ["g-lih"])

@@ -100,3 +100,39 @@ def test_structure_content_ignores_float_noise():
     assert structure_content(base) == structure_content(noisy)
     moved = Structure(base.lattice, ["Mg", "H"], [[0, 0, 0], [0.6, 0.5, 0.5]])
     assert structure_content(base) != structure_content(moved)
+
+
+def test_a_campaign_owns_the_crystals_it_generates(memory_factory, shared_data):
+    """The same model and seed in two campaigns give two sets of documents."""
+    import gzip
+
+    from matforge.flows.generator import generate_candidates, train_generator
+    from matforge.settings import GeneratorSettings
+
+    with gzip.open(shared_data / "hydrides_seed.json.gz", "rt") as handle:
+        records = json.load(handle)
+    docs = []
+    for r in records[:30]:
+        s = Structure.from_dict(r["structure"])
+        if len(s) <= 8:
+            docs.append(
+                {
+                    "material_id": r["material_id"],
+                    "structure": s.as_dict(),
+                    "storage_score": 0.01 * len(s),
+                    "nsites": len(s),
+                }
+            )
+    memory_factory.store("hydrides").update(docs, key="material_id")
+    tiny = {k.removeprefix("MATFORGE_ML__").lower(): v for k, v in TINY.items()}
+    settings = GeneratorSettings(**tiny)
+    model = train_generator(memory_factory, settings, epochs=1)
+    runs: dict = {}
+    for run_id in (None, "run-a", "run-a", "run-b"):
+        made = generate_candidates(
+            memory_factory, settings, 3, model_id=model.model_id, run_id=run_id
+        )
+        runs.setdefault(run_id, []).append([d.generated_id for d in made])
+    assert runs["run-a"][0] == runs["run-a"][1]  # a resumed campaign: same ids
+    assert len({tuple(runs[k][0]) for k in (None, "run-a", "run-b")}) == 3
+    assert memory_factory.store("generated").count({"run_id": "run-b"}) == 3

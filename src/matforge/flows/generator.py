@@ -444,13 +444,15 @@ def generate_candidates(
 ) -> list[GeneratedDoc]:
     """Sample candidates from a stored generator into the generated collection.
 
-    ``run_id`` (the campaign) is recorded on every document.
+    ``run_id`` (the campaign) is recorded on every document and is part of
+    its id.
 
     Returns
     -------
     list[GeneratedDoc]
         One document per candidate, in sampling order; a re-run with the same
-        model, seed and settings gives the same ids and changes nothing.
+        campaign, model, seed and settings gives the same ids and changes
+        nothing.
     """
     from pymatgen.io.cif import CifWriter
 
@@ -468,7 +470,12 @@ def generate_candidates(
         settings={"seed": seed, "num_samples": num_samples, **sampling_dict},
     )
     docs = []
+    # the campaign is part of the id: a crystal another campaign (or a bare
+    # `matforge generate`) already made is a document of its own here, so
+    # each campaign relaxes and ranks the crystals it generated
     key = {"model": doc.model_id, "seed": seed, "sampling": sampling_dict}
+    if run_id is not None:
+        key["run"] = run_id
     for index, sample in enumerate(samples):
         structure = sample.structure
         content = structure_content(structure)

@@ -331,6 +331,12 @@ def relax_generated(
         for doc in factory.store("generated").query({"run_id": run_id})
         if doc["generated_id"] in wanted
     ]
+    if len(generated) < len(wanted):
+        raise ValueError(
+            f"relax: {len(wanted) - len(generated)} of the {len(wanted)} generated "
+            f"crystals handed on are not stored under campaign {run_id}; rerun "
+            "its generate stage"
+        )
     relaxed_store = factory.store("relaxed")
     ids = {
         doc["generated_id"]: relaxed_id_for(
