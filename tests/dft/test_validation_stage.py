@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from dft_helpers import (
     FAKE_E_FORM,
+    RUN_ID,
     SEEDS,
     FakeDft,
     candidates_store,
@@ -15,8 +16,13 @@ from dft_helpers import (
 from matforge.builders.candidates import build_candidates
 from matforge.cli import cli
 from matforge.dft.availability import DftError
-from matforge.errors import StageUnavailableError
-from matforge.flows.dft import DFTValidationMaker, dft_stage, validate_candidates
+from matforge.errors import MatforgeError, StageUnavailableError
+from matforge.flows.dft import (
+    DFTValidationMaker,
+    SunSample,
+    dft_stage,
+    validate_candidates,
+)
 from matforge.stores.queries import ranked_candidates
 
 H_CORRECTION = -0.179  # MP2020, eV per H in a hydride
@@ -223,3 +229,84 @@ def test_without_gpaw_the_command_says_what_to_install(candidates_factory, monke
     assert result.exit_code == 1
     assert "GPAW is not installed" in result.output
     assert "./install.sh" in result.output
+
+
+def _record_sun(factory, ids) -> None:
+    from matforge.stores.runs import stage_id, write_record
+
+    output = {"sun": {"sun_ids": list(ids)}} if ids is not None else {}
+    write_record(
+        factory,
+        {
+            "stage_id": stage_id(RUN_ID, "candidates"),
+            "run_id": RUN_ID,
+            "stage": "candidates",
+            "status": "done",
+            "updated_at": "2026-01-01T00:00:00+00:00",
+            "output": output,
+        },
+    )
+
+
+def test_a_seeded_draw_from_the_sun_set(candidates_factory):
+    import random
+
+    factory = candidates_factory
+    with pytest.raises(MatforgeError, match="no campaign in this store"):
+        validate_candidates(factory, runner=FakeDft(), sample=SunSample(2))
+    _record_sun(factory, None)
+    with pytest.raises(MatforgeError, match=r"r1 has no S\.U\.N\. figures"):
+        validate_candidates(factory, runner=FakeDft(), sample=SunSample(2))
+
+    ids = sorted(d["candidate_id"] for d in factory.store("candidates").query({}))
+    # a S.U.N. crystal need not be a ranked candidate (validity is no S.U.N. filter)
+    factory.store("candidates")._collection.update_one(
+        {"candidate_id": ids[0]}, {"$set": {"status": "invalid"}}
+    )
+    _record_sun(factory, ids)
+    summary = validate_and_join(factory, runner=FakeDft(), sample=SunSample(2, 7))
+    drawn = random.Random(7).sample(ids, 2)
+    assert [r.candidate_id for r in summary.rows] == drawn
+    assert [r.rank for r in summary.rows] == [1, 2]
+    assert all(r.status == "computed" for r in summary.rows)
+    assert all(r.e_above_hull_dft is not None for r in summary.rows)
+
+    again = FakeDft()
+    summary = validate_and_join(factory, runner=again, sample=SunSample(2, 7))
+    assert [r.candidate_id for r in summary.rows] == drawn
+    assert again.calls == []
+
+    everything = validate_and_join(factory, runner=FakeDft(), sample=SunSample(9))
+    assert sorted(r.candidate_id for r in everything.rows) == ids
+
+    _record_sun(factory, ["nowhere"])
+    with pytest.raises(MatforgeError, match=r"without a candidates document: nowhere"):
+        validate_candidates(factory, runner=FakeDft(), sample=SunSample(1))
+
+
+def test_validate_sun_command(candidates_factory, monkeypatch):
+    factory = candidates_factory
+    monkeypatch.setattr("matforge.flows.dft.gpaw_runner", lambda *_: FakeDft())
+    monkeypatch.setenv(
+        "MATFORGE_STORE__URI", factory.settings.store.uri.get_secret_value()
+    )
+    references = factory.settings.candidates.references_file
+    monkeypatch.setenv("MATFORGE_CANDIDATES__REFERENCES_FILE", references)
+    ids = [d["candidate_id"] for d in factory.store("candidates").query({})]
+    _record_sun(factory, ids)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", "--sun", "2", "--seed", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    kept = sum(r["e_above_hull_dft"] <= 0.1 for r in rows)
+    text = runner.invoke(cli, ["validate", "--sun", "2", "--seed", "1"]).output
+    assert text.splitlines()[1].split()[0] == "draw"
+    assert f"DFT keeps {kept} of 2 S.U.N. crystals within 0.1 eV/atom" in text
+    for bad in (
+        ["--sun", "2", "--top", "1"],
+        ["--sun", "1", "--novel"],
+        ["--run", "x"],
+    ):
+        wrong = runner.invoke(cli, ["validate", *bad])
+        assert wrong.exit_code != 0
+        assert "--sun" in wrong.output

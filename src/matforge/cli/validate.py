@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from matforge.cli.common import echo_json, open_factory, settings_of, text_table
 from matforge.errors import MatforgeError
 from matforge.report.table import cell as format_cell
+
+if TYPE_CHECKING:
+    from matforge.flows.dft import SunSample, ValidationSummary
+
+SUN_THRESHOLD = 0.1
+"""eV/atom above the hull: the S.U.N. protocol's stability threshold."""
 
 VALIDATION_COLUMNS = (
     ("rank", "rank"),
@@ -34,6 +42,27 @@ VALIDATION_COLUMNS = (
     is_flag=True,
     help="Only candidates flagged novel (the paper validates novel ones); "
     "ranked as before.",
+)
+@click.option(
+    "--sun",
+    "sun_count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Instead of the top: this many crystals drawn at random from the "
+    "campaign's S.U.N. set, to see how many DFT keeps near the hull.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the --sun draw.",
+)
+@click.option(
+    "--run",
+    "run_id",
+    default=None,
+    help="Campaign of the --sun draw (default: latest).",
 )
 @click.option(
     "--code",
@@ -64,6 +93,9 @@ def validate(
     ctx: click.Context,
     top: int | None,
     novel_only: bool,
+    sun_count: int | None,
+    seed: int,
+    run_id: str | None,
     code: str | None,
     workflow_path: str | None,
     submit: bool,
@@ -76,14 +108,29 @@ def validate(
     GPAW runs here (MPI, dft.mpi_processes) and the candidates are updated at
     once; a candidate validated with the same settings is not computed again.
     VASP builds atomate2's MP workflows for FireWorks; --collect reads them
-    back when they are done.
+    back when they are done. --sun N validates a seeded random draw of N
+    crystals from the campaign's S.U.N. set instead, and says how many DFT
+    finds within 0.1 eV/atom of the hull.
     """
-    from matforge.flows.dft import dft_params, validate_and_rebuild
+    from matforge.flows.dft import SunSample, dft_params, validate_and_rebuild
 
+    if sun_count is not None and (top is not None or novel_only):
+        raise MatforgeError("--sun draws its own crystals: leave out --top and --novel")
+    if sun_count is None and run_id is not None:
+        raise MatforgeError("--run chooses the campaign of a --sun draw")
+    sample = SunSample(sun_count, seed, run_id) if sun_count is not None else None
     params = dft_params(settings_of(ctx), code)
     if params.code == "vasp":
         _validate_vasp(
-            ctx, top, novel_only, workflow_path, submit, collect, resubmit, as_json
+            ctx,
+            top,
+            novel_only,
+            sample,
+            workflow_path,
+            submit,
+            collect,
+            resubmit,
+            as_json,
         )
         return
     if workflow_path or submit or collect or resubmit:
@@ -94,35 +141,64 @@ def validate(
 
     with open_factory(ctx) as factory:
         summary = validate_and_rebuild(
-            factory, top=top, progress=say, novel_only=novel_only
+            factory, top=top, progress=say, novel_only=novel_only, sample=sample
         )
     if as_json:
         echo_json(summary.as_dict())
-    elif not summary.rows:
-        click.echo("no candidates; run `matforge build candidates` first?")
     else:
-        cells = []
-        for row in summary.as_dict()["rows"]:
-            cell = {head: format_cell(row.get(f)) for head, f in VALIDATION_COLUMNS}
-            cell["seconds"] = f"{row['seconds']:.0f}"
-            cells.append(cell)
-        click.echo(
-            f"DFT validation with GPAW (settings {summary.settings_hash}) in "
-            f"{summary.seconds:.0f} s"
-        )
-        click.echo(text_table(cells, [head for head, _ in VALIDATION_COLUMNS]))
-        for row in summary.rows:
-            if row.error:
-                click.echo(f"  {row.formula}: {row.error.splitlines()[0]}")
-        click.echo("the candidates table shows them: `matforge candidates`")
+        _print_gpaw(summary, sample)
     if summary.rows and summary.failed == len(summary.rows):
         raise SystemExit(1)
+
+
+def _print_gpaw(summary: ValidationSummary, sample: SunSample | None) -> None:
+    """Print a GPAW validation's table (and the S.U.N. verdict of a draw)."""
+    if not summary.rows:
+        click.echo("no candidates; run `matforge build candidates` first?")
+        return
+    cells = []
+    for row in summary.as_dict()["rows"]:
+        cell = {head: format_cell(row.get(f)) for head, f in VALIDATION_COLUMNS}
+        cell["seconds"] = f"{row['seconds']:.0f}"
+        cells.append(cell)
+    click.echo(
+        f"DFT validation with GPAW (settings {summary.settings_hash}) in "
+        f"{summary.seconds:.0f} s"
+    )
+    heads = [head for head, _ in VALIDATION_COLUMNS]
+    if sample is not None:
+        heads[0] = "draw"
+        for cell in cells:
+            cell["draw"] = cell.pop("rank")
+    click.echo(text_table(cells, heads))
+    for row in summary.rows:
+        if row.error:
+            click.echo(f"  {row.formula}: {row.error.splitlines()[0]}")
+    if sample is not None:
+        click.echo(sun_sample_line(summary))
+    click.echo("the candidates table shows them: `matforge candidates`")
+
+
+def sun_sample_line(
+    summary: ValidationSummary, threshold: float = SUN_THRESHOLD
+) -> str:
+    """Say how many crystals of a S.U.N. draw DFT keeps near its hull."""
+    judged = [r for r in summary.rows if r.e_above_hull_dft is not None]
+    kept = sum(r.e_above_hull_dft <= threshold for r in judged)
+    line = (
+        f"DFT keeps {kept} of {len(judged)} S.U.N. crystals within "
+        f"{threshold} eV/atom of the hull"
+    )
+    if len(judged) < len(summary.rows):
+        line += f" ({len(summary.rows) - len(judged)} without a DFT hull distance)"
+    return line
 
 
 def _validate_vasp(
     ctx: click.Context,
     top: int | None,
     novel_only: bool,
+    sample: SunSample | None,
     workflow_path: str | None,
     submit: bool,
     collect: bool,
@@ -148,6 +224,7 @@ def _validate_vasp(
             submit=submit,
             resubmit=resubmit,
             novel_only=novel_only,
+            sample=sample,
         )
     if as_json:
         echo_json(payload)

@@ -18,6 +18,7 @@ the next run.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,7 @@ from matforge.dft.tasks import (
     settings_hash,
     task_document,
 )
-from matforge.errors import StageUnavailableError
+from matforge.errors import MatforgeError, StageUnavailableError
 from matforge.flows.candidates import rebuild_candidates
 from matforge.flows.relax import campaign_hull, hull_products
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
@@ -45,6 +46,7 @@ from matforge.schemas.dft import DftTaskDoc, ReferenceUse
 from matforge.stores.dft import store_task, successful_tasks
 from matforge.stores.lock import store_writer
 from matforge.stores.queries import ranked_candidates
+from matforge.stores.runs import latest_run_id, stage_output
 
 if TYPE_CHECKING:
     from matforge.core.hull import HullCalculator
@@ -292,6 +294,80 @@ class ValidationSummary:
         }
 
 
+@dataclass(frozen=True)
+class SunSample:
+    """A random draw from a campaign's S.U.N. crystals, to be checked with DFT.
+
+    The S.U.N. rate rests on ML energies; DFT on a random handful of the
+    S.U.N. set says how much of it holds. The draw is seeded, so the same
+    campaign, count and seed always give the same crystals.
+
+    Attributes
+    ----------
+    count
+        How many crystals (all of them when the set is smaller).
+    seed
+        The seed of the draw.
+    run_id
+        The campaign (the latest when None).
+    """
+
+    count: int
+    seed: int = 0
+    run_id: str | None = None
+
+
+def sun_sample_targets(
+    factory: StoreFactory, sample: SunSample
+) -> list[dict[str, Any]]:
+    """Return the crystals of a seeded draw from a campaign's S.U.N. set.
+
+    The S.U.N. ids (at 0.1 eV/atom) are those the candidates stage stored on
+    the campaign. A S.U.N. crystal need not be a ranked candidate (validity
+    filters such as charge neutrality are not part of the protocol), so its
+    candidates document is taken whatever its status. ``rank`` is the order of
+    the draw.
+
+    Raises
+    ------
+    MatforgeError
+        If there is no campaign, it has no S.U.N. figures yet, its S.U.N. set
+        is empty, or a drawn crystal has no candidates document.
+    """
+    run_id = sample.run_id or latest_run_id(factory)
+    if run_id is None:
+        raise MatforgeError("no campaign in this store: run `matforge run` first")
+    sun = stage_output(factory, run_id, "candidates").get("sun") or {}
+    if "sun_ids" not in sun:
+        raise MatforgeError(
+            f"campaign {run_id} has no S.U.N. figures: its candidates stage has "
+            "not run since they were introduced (run `matforge run` again)"
+        )
+    ids = sorted(sun["sun_ids"])
+    if not ids:
+        raise MatforgeError(f"campaign {run_id} has no S.U.N. crystals to draw from")
+    drawn = random.Random(sample.seed).sample(ids, min(sample.count, len(ids)))
+    store = factory.store("candidates")
+    found = {
+        d["candidate_id"]: d
+        for d in store.query(
+            {"candidate_id": {"$in": drawn}}, properties=list(CANDIDATE_FIELDS)
+        )
+    }
+    missing = [i for i in drawn if i not in found]
+    if missing:
+        raise MatforgeError(
+            f"S.U.N. crystals of campaign {run_id} without a candidates document: "
+            f"{', '.join(missing)} (run `matforge build candidates`)"
+        )
+    targets = []
+    for rank, candidate_id in enumerate(drawn, start=1):
+        doc = dict(found[candidate_id])
+        doc.pop("_id", None)
+        targets.append(doc | {"rank": rank})
+    return targets
+
+
 def validation_targets(
     factory: StoreFactory,
     top: int,
@@ -299,11 +375,14 @@ def validation_targets(
     candidate_ids: Sequence[str] | None = None,
     *,
     novel_only: bool = False,
+    sample: SunSample | None = None,
 ) -> list[dict[str, Any]]:
     """Return the candidates to validate, best first, with their structures.
 
     Both DFT codes pick their candidates here, so GPAW and VASP validate the
-    same ones for the same campaign.
+    same ones for the same campaign. With ``sample``, the crystals are a
+    seeded draw from a campaign's S.U.N. set instead (:func:`sun_sample_targets`;
+    ``top`` and the other filters do not apply).
 
     Parameters
     ----------
@@ -317,7 +396,11 @@ def validation_targets(
         Only these candidates (a campaign's own ranking).
     novel_only
         Only candidates flagged novel (the paper validates novel ones).
+    sample
+        Validate a random draw from a S.U.N. set instead.
     """
+    if sample is not None:
+        return sun_sample_targets(factory, sample)
     return ranked_candidates(
         factory.store("candidates"),
         run_id=run_id,
@@ -338,8 +421,9 @@ def validate_with_runner(
     candidate_ids: Sequence[str] | None = None,
     run_id: str | None = None,
     novel_only: bool = False,
+    sample: SunSample | None = None,
 ) -> ValidationSummary:
-    """Validate the top candidates with a DFT runner.
+    """Validate the top candidates (or a S.U.N. sample) with a DFT runner.
 
     Parameters
     ----------
@@ -362,17 +446,24 @@ def validate_with_runner(
         Rank within this campaign (see :func:`validation_targets`).
     novel_only
         Only candidates flagged novel.
+    sample
+        Validate a seeded draw from a campaign's S.U.N. set instead.
 
     Returns
     -------
     ValidationSummary
-        One row per candidate, best first.
+        One row per candidate, best first (in the order drawn for ``sample``).
     """
     started = time.perf_counter()
     hash_ = settings_hash(params, code_version)
     summary = ValidationSummary(code=params.code, settings_hash=hash_)
     ranked = validation_targets(
-        factory, top or params.top_k, run_id, candidate_ids, novel_only=novel_only
+        factory,
+        top or params.top_k,
+        run_id,
+        candidate_ids,
+        novel_only=novel_only,
+        sample=sample,
     )
     plans = []
     for row in ranked:
@@ -461,8 +552,9 @@ def validate_candidates(
     candidate_ids: Sequence[str] | None = None,
     run_id: str | None = None,
     novel_only: bool = False,
+    sample: SunSample | None = None,
 ) -> ValidationSummary:
-    """Validate the top candidates with GPAW here.
+    """Validate the top candidates (or a S.U.N. sample) with GPAW here.
 
     Parameters
     ----------
@@ -482,6 +574,8 @@ def validate_candidates(
         Rank within this campaign.
     novel_only
         Only candidates flagged novel.
+    sample
+        Validate a seeded draw from a campaign's S.U.N. set instead.
 
     Returns
     -------
@@ -511,6 +605,7 @@ def validate_candidates(
         candidate_ids=candidate_ids,
         run_id=run_id,
         novel_only=novel_only,
+        sample=sample,
     )
 
 
@@ -520,6 +615,7 @@ def validate_and_rebuild(
     top: int | None = None,
     progress: Callable[[str], None] | None = None,
     novel_only: bool = False,
+    sample: SunSample | None = None,
 ) -> ValidationSummary:
     """Validate the overall top candidates with GPAW, then rebuild the candidates.
 
@@ -528,7 +624,12 @@ def validate_and_rebuild(
     """
     with store_writer(factory, "matforge validate"):
         summary = validate_candidates(
-            factory, top=top, code="gpaw", progress=progress, novel_only=novel_only
+            factory,
+            top=top,
+            code="gpaw",
+            progress=progress,
+            novel_only=novel_only,
+            sample=sample,
         )
         rebuild_candidates(factory)
     return summary

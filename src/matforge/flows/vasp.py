@@ -23,7 +23,12 @@ from matforge.builders.vasp import collect_vasp_tasks
 from matforge.data.offline import REFERENCES_FILE
 from matforge.dft.tasks import candidate_task_id, reference_task_id, settings_hash
 from matforge.flows.candidates import rebuild_candidates
-from matforge.flows.dft import dft_params, reference_setups, validation_targets
+from matforge.flows.dft import (
+    SunSample,
+    dft_params,
+    reference_setups,
+    validation_targets,
+)
 from matforge.schemas.common import BuildMeta
 from matforge.schemas.dft import DftTaskDoc
 from matforge.stores.dft import store_tasks, task_states
@@ -98,6 +103,7 @@ def plan_vasp_validation(
     resubmit: bool = False,
     run_id: str | None = None,
     novel_only: bool = False,
+    sample: SunSample | None = None,
 ) -> VaspPlan:
     """Build atomate2 VASP flows for the top candidates and missing references.
 
@@ -117,6 +123,8 @@ def plan_vasp_validation(
         Rank within this campaign (every campaign's when None).
     novel_only
         Only candidates flagged novel.
+    sample
+        Validate a seeded draw from a campaign's S.U.N. set instead.
 
     Returns
     -------
@@ -146,7 +154,7 @@ def plan_vasp_validation(
     items: list[tuple[Structure, dict[str, Any], str]] = []
     elements: set[str] = set()
     targets = validation_targets(
-        factory, top or params.top_k, run_id, novel_only=novel_only
+        factory, top or params.top_k, run_id, novel_only=novel_only, sample=sample
     )
     for row in targets:
         structure = Structure.from_dict(row["structure"])

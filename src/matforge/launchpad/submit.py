@@ -24,6 +24,7 @@ from matforge.stores.lock import store_writer
 from matforge.stores.uri import mask_uri
 
 if TYPE_CHECKING:
+    from matforge.flows.dft import SunSample
     from matforge.settings import MatforgeSettings
     from matforge.stores import StoreFactory
 
@@ -165,6 +166,7 @@ def validate_with_vasp(
     submit: bool = False,
     resubmit: bool = False,
     novel_only: bool = False,
+    sample: SunSample | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Plan the VASP validation of the top candidates, write it, maybe submit it.
 
@@ -182,6 +184,8 @@ def validate_with_vasp(
         Plan submitted, unfinished tasks again.
     novel_only
         Only candidates flagged novel.
+    sample
+        Validate a seeded draw from a campaign's S.U.N. set instead.
 
     Returns
     -------
@@ -190,7 +194,11 @@ def validate_with_vasp(
     """
     with store_writer(factory, "matforge validate --code vasp"):
         plan = plan_vasp_validation(
-            factory, top=top, resubmit=resubmit, novel_only=novel_only
+            factory,
+            top=top,
+            resubmit=resubmit,
+            novel_only=novel_only,
+            sample=sample,
         )
     workflow, path = write_vasp_workflow(factory, plan, workflow_path)
     payload = plan.as_dict()
