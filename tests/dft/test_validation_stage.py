@@ -212,6 +212,13 @@ def test_validate_command_with_a_fake_code(candidates_factory, monkeypatch):
     again = runner.invoke(cli, ["validate", "--top", "3", "--json"])
     payload = json.loads(again.stdout)
     assert [r["status"] for r in payload["rows"]] == ["cached"] * 3
+    errors = [
+        abs(r["formation_energy_per_atom"] - r["formation_energy_dft_per_atom"])
+        for r in payload["rows"]
+    ]
+    assert payload["mae"] == pytest.approx(sum(errors) / 3)
+    assert payload["mae"] > 0
+    assert f"over 3: {payload['mae']:.4f} eV/atom" in result.output
     table = runner.invoke(cli, ["candidates", "--top", "3"]).output.splitlines()
     assert "E_form DFT" in table[0]
     rows = json.loads(runner.invoke(cli, ["candidates", "--json"]).output)

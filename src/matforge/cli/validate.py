@@ -13,6 +13,8 @@ from matforge.report.table import cell as format_cell
 if TYPE_CHECKING:
     from matforge.flows.dft import SunSample, ValidationSummary
 
+PAPER_MAE = 0.0775
+"""eV/atom: the paper's MAE of predicted vs DFT formation energies."""
 SUN_THRESHOLD = 0.1
 """eV/atom above the hull: the S.U.N. protocol's stability threshold."""
 
@@ -174,6 +176,16 @@ def _print_gpaw(summary: ValidationSummary, sample: SunSample | None) -> None:
     for row in summary.rows:
         if row.error:
             click.echo(f"  {row.formula}: {row.error.splitlines()[0]}")
+    if summary.mae is not None:
+        pairs = sum(
+            r.formation_energy_per_atom is not None
+            and r.formation_energy_dft_per_atom is not None
+            for r in summary.rows
+        )
+        click.echo(
+            f"MAE of E_form predicted vs DFT over {pairs}: {summary.mae:.4f} eV/atom "
+            f"(the paper: {PAPER_MAE} over its novel candidates)"
+        )
     if sample is not None:
         click.echo(sun_sample_line(summary))
     click.echo("the candidates table shows them: `matforge candidates`")

@@ -283,6 +283,21 @@ class ValidationSummary:
         """Candidates whose validation failed."""
         return sum(row.status == "failed" for row in self.rows)
 
+    @property
+    def mae(self) -> float | None:
+        """Mean absolute error of predicted vs DFT E_form, eV/atom (None: no pair).
+
+        Over the rows with both energies; the paper's figure for its novel
+        candidates is 0.0775 eV/atom.
+        """
+        errors = [
+            abs(row.formation_energy_per_atom - row.formation_energy_dft_per_atom)
+            for row in self.rows
+            if row.formation_energy_per_atom is not None
+            and row.formation_energy_dft_per_atom is not None
+        ]
+        return sum(errors) / len(errors) if errors else None
+
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as plain values (``matforge validate --json``)."""
         return {
@@ -290,6 +305,7 @@ class ValidationSummary:
             "settings_hash": self.settings_hash,
             "references": dict(self.references),
             "seconds": self.seconds,
+            "mae": self.mae,
             "rows": [asdict(row) for row in self.rows],
         }
 
