@@ -157,3 +157,26 @@ def test_structure_problems(lih) -> None:
     assert "collapsed" in structure_problem(squeezed)
     huge = Structure(Lattice.cubic(20.0), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     assert "exploded" in structure_problem(huge)
+
+
+def test_a_runaway_relaxation_is_given_up_early(sevennet, lih) -> None:
+    """A generated TiHI with Ti and I 0.97 A apart: SevenNet's forces explode.
+
+    Without the runaway stop it spent all its steps on a collapsed cell
+    (forces of 1e13 eV/A); the crystal beside it is not disturbed.
+    """
+    from matforge.potentials.relax import RUNAWAY_FORCE
+
+    tihi = Structure(
+        Lattice.from_parameters(3.153, 3.296, 3.922, 82.405, 83.06, 84.757),
+        ["H", "Ti", "I"],
+        [[0.759, 0.34, 0.596], [0.121, 0.848, 0.497], [0.912, 0.717, 0.67]],
+    )
+    runaway, good = relax_batched([tihi, lih], sevennet, steps=300)
+    assert not runaway.ok
+    assert runaway.error.startswith("the relaxation ran away")
+    assert runaway.max_force > RUNAWAY_FORCE
+    assert runaway.steps < 20
+    assert not runaway.converged
+    assert good.ok, good.error
+    assert good.converged

@@ -44,6 +44,13 @@ MAX_VOLUME_PER_ATOM = 150.0
 """Volume per atom (cubic angstrom) above which a relaxed cell counts as exploded."""
 CHECK_EVERY = 1
 """Optimiser steps between convergence checks in a batched relaxation."""
+RUNAWAY_FORCE = 1e5
+"""Largest atomic force (eV/A) past which a batched relaxation is given up.
+
+No physical structure comes near it (atoms 0.5 A apart give a few hundred
+eV/A); a relaxation past it has run away from the potential's domain (atoms
+pushed onto each other, forces of 1e8 eV/A a step later) and would spend its
+remaining steps on a collapsed cell."""
 
 OnResult = Callable[["RelaxResult"], None]
 
@@ -269,7 +276,8 @@ def _relax_torchsim(
 
     Each structure's steps and convergence are tracked on its own: it leaves
     the batch when its forces (and cell forces) fall below ``fmax``, when it
-    has used ``steps`` steps, or when its energy is no longer finite.
+    has used ``steps`` steps, when its energy is no longer finite, or when a
+    force passes :data:`RUNAWAY_FORCE` (the relaxation ran away).
     """
     import torch
     import torch_sim as ts
@@ -298,16 +306,27 @@ def _relax_torchsim(
     batcher.load_states(initialised)
     checks = [0] * len(structures)
     verdict: dict[int, bool] = {}
+    runaway: dict[int, str] = {}
     state, _, current = batcher.next_batch(None, None)
     while state is not None:
         for _ in range(CHECK_EVERY):
             state = update_fn(state)
         done = converged_fn(state, None).clone()
         energies = state.energy.detach()
+        largest_force = _largest_force_per_system(state, state.n_systems)
         for pos, abs_idx in enumerate(current):
             checks[abs_idx] += 1
             if bool(done[pos]):
                 verdict[abs_idx] = True
+            elif float(largest_force[pos]) > RUNAWAY_FORCE:
+                verdict[abs_idx] = False
+                runaway[abs_idx] = (
+                    f"the relaxation ran away (max atomic force "
+                    f"{float(largest_force[pos]):.3g} eV/A after "
+                    f"{checks[abs_idx] * CHECK_EVERY} steps; given up past "
+                    f"{RUNAWAY_FORCE:g} eV/A)"
+                )
+                done[pos] = True
             elif (
                 not bool(torch.isfinite(energies[pos]))
                 or checks[abs_idx] * CHECK_EVERY >= steps
@@ -332,8 +351,24 @@ def _relax_torchsim(
                 potential=spec.name,
                 potential_version=spec.version,
                 elapsed_s=time.perf_counter() - starts[abs_idx],
+                error=runaway.get(abs_idx),
             )
+            if result.error and (problem := structure_problem(result.structure)):
+                result.error += f"; {problem}"
             report(abs_idx, _finish(result, fmax, steps))
+
+
+def _largest_force_per_system(state: Any, systems: int) -> Any:
+    """Return each system's largest atomic force norm (a tensor, eV/A).
+
+    Non-finite forces count as infinitely large.
+    """
+    import torch
+
+    norms = state.forces.detach().norm(dim=1)
+    norms = torch.nan_to_num(norms, nan=math.inf)
+    largest = torch.zeros(systems, dtype=norms.dtype, device=norms.device)
+    return largest.scatter_reduce(0, state.system_idx, norms, reduce="amax")
 
 
 def _static_batch(
