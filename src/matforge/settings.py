@@ -204,6 +204,14 @@ class CandidateSettings(BaseModel):
         "competing phases of the hull (they replace the moved legacy values of the "
         "same ids).",
     )
+    price_missing_phases: bool = Field(
+        default=True,
+        description="Before a campaign's crystals are judged, relax and price with "
+        "the campaign's ML potential the known materials of their chemical systems "
+        "(MP binaries of the references) that the offline phases have no energy "
+        "for (about a fifth of MP's binaries: SrSe, SnO2, CeO2, MgO, ...), so that "
+        "their hulls are not missing them (`computed_phases`).",
+    )
     phases_from_mp: bool = Field(
         default=True,
         description="With an API key, add the Materials Project's MP2020 phases of "

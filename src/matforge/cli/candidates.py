@@ -12,6 +12,7 @@ from matforge.cli.common import (
     echo_json,
     open_factory,
 )
+from matforge.errors import MatforgeError
 
 
 @click.group()
@@ -47,6 +48,55 @@ def build_candidates_command(ctx: click.Context, from_mp: bool, as_json: bool) -
         f"candidates: {payload['candidates']} ranked, {payload['duplicates']} "
         f"duplicates, {payload['invalid']} invalid"
     )
+
+
+@build.command("hull")
+@click.option("--run", "run_id", default=None, help="Campaign id (default: latest).")
+@click.option(
+    "--no-pricing",
+    is_flag=True,
+    help="Do not price the known materials the phases lack; only judge again.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def build_hull_command(
+    ctx: click.Context, run_id: str | None, no_pricing: bool, as_json: bool
+) -> None:
+    """Judge a campaign's crystals again against the hull of today's phases.
+
+    First the known materials of its chemical systems that the offline phases
+    have no energy for (MP binaries such as SrSe or SnO2) are relaxed and
+    priced with the campaign's ML potential; then every crystal's energy above
+    the hull, the candidates and the S.U.N. figures are computed again. A
+    campaign run now does the pricing in its relax stage.
+    """
+    from matforge.flows.candidates import rejudge_campaign
+    from matforge.stores.lock import store_writer
+    from matforge.stores.runs import latest_run_id
+
+    with open_factory(ctx) as factory:
+        run_id = run_id or latest_run_id(factory)
+        if run_id is None:
+            raise MatforgeError("no campaign in this store: run `matforge run` first")
+        with store_writer(factory, "matforge build hull"):
+            payload = rejudge_campaign(factory, run_id, price=not no_pricing)
+    if as_json:
+        echo_json(payload)
+        return
+    priced = payload["priced"]
+    click.echo(
+        f"campaign {run_id}: priced {len(priced)} known materials with the ML "
+        f"potential ({', '.join(sorted({p['formula'] for p in priced})) or 'none'}); "
+        f"{len(payload['failed'])} failed"
+    )
+    click.echo(
+        f"judged {payload['judged']} crystals again: {payload['changed']} moved by "
+        "more than 1 meV/atom"
+    )
+    before, after = payload["sun_before"], payload["sun_after"]
+    if after is not None:
+        was = "" if before is None else f"{100 * before:.1f} % -> "
+        click.echo(f"S.U.N. rate at 0.1 eV/atom: {was}{100 * after:.1f} %")
 
 
 @click.command()

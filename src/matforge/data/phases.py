@@ -715,12 +715,15 @@ def reference_hull(
     offline: OfflinePhases | None = None,
     hydrides: Iterable[Mapping[str, Any]] = (),
     mp: MPPhaseCache | None = None,
+    computed: Iterable[PhaseDoc] = (),
 ) -> HullCalculator:
     """Return the hull calculator of some chemical systems from every source.
 
     Phases are added in this order, a later one replacing an earlier one of the
-    same id: the offline phases (moved to MP2020), the stored hydrides with a
-    formation energy, the Materials Project's answer (when a cache is given).
+    same id: the offline phases (moved to MP2020), the known materials priced
+    with the ML potential where the offline file has no energy for them, the
+    stored hydrides with a formation energy, the Materials Project's answer
+    (when a cache is given).
 
     Parameters
     ----------
@@ -736,9 +739,12 @@ def reference_hull(
         ``formation_energy_per_atom``).
     mp
         The Materials Project phases (needs a key).
+    computed
+        Phases priced with the ML potential (``computed_phases``).
     """
     wanted = sorted(set(systems))
     index = offline.index_for(wanted) if offline is not None else PhaseIndex()
+    index.add(doc.as_phase() for doc in computed if doc.usable)
     index.add(doc.as_phase() for doc in hydride_phases(hydrides))
     if mp is not None:
         for system in wanted:

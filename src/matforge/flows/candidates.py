@@ -26,7 +26,13 @@ from matforge.data.references import (
     load_mp_references,
     novelty_of_structures,
 )
-from matforge.flows.relax import campaign_hull
+from matforge.errors import MatforgeError
+from matforge.flows.relax import (
+    campaign_hull,
+    hull_products,
+    potential_of,
+    price_missing_phases,
+)
 from matforge.flows.stage import (
     MatforgeMaker,
     StageMaker,
@@ -34,9 +40,10 @@ from matforge.flows.stage import (
     job_factory,
     stage_job,
 )
+from matforge.schemas.common import utcnow
 from matforge.stores.artefacts import put_json
 from matforge.stores.queries import ranked_candidates, scan_documents
-from matforge.stores.runs import known_hydrides_key
+from matforge.stores.runs import known_hydrides_key, stage_record, write_record
 
 if TYPE_CHECKING:
     from matforge.settings import MatforgeSettings
@@ -119,6 +126,95 @@ def candidates_stage(
         "top_ids": [r["candidate_id"] for r in ranked[: settings.dft.top_k]],
         "sun": campaign_sun(factory, run_id),
         "known_hydrides": store_known_hydrides(factory, run_id, ranked),
+    }
+
+
+def rejudge_campaign(
+    factory: StoreFactory, run_id: str, price: bool = True
+) -> dict[str, Any]:
+    """Judge a campaign's relaxed crystals again against the hull of today's phases.
+
+    First (with ``price``) the known materials of the crystals' systems that
+    no phase prices are priced with the campaign's potential
+    (:func:`~matforge.flows.relax.price_missing_phases`); then every relaxed
+    crystal with a formation energy gets its energy above the hull and its
+    decomposition again, the candidates are rebuilt, and the campaign's
+    candidates stage output (counts, S.U.N. figures) is computed again and
+    stored on its record. What a campaign relaxed before the phases were
+    complete needs this; a new campaign prices its systems in its relax stage.
+
+    Returns
+    -------
+    dict
+        ``priced``, ``failed`` (pricing), ``judged``, ``changed`` (moved by more
+        than 1 meV/atom), ``sun_before`` and ``sun_after`` (the S.U.N. rates at
+        0.1 eV/atom, None when unknown).
+    """
+    store = factory.store("relaxed")
+    docs = [
+        d
+        for d in scan_documents(
+            store,
+            [
+                "relaxed_id",
+                "formula",
+                "formation_energy_per_atom",
+                "e_above_hull",
+                "potential",
+            ],
+            "run_id",
+            [run_id],
+        )
+        if isinstance(d.get("formation_energy_per_atom"), int | float)
+    ]
+    if not docs:
+        raise MatforgeError(f"campaign {run_id} has no relaxed crystals to judge")
+    compositions = [Composition(d["formula"]) for d in docs]
+    pricing: dict[str, Any] = {"priced": [], "failed": {}}
+    if price:
+        spec = potential_of(factory.settings, docs[0]["potential"])
+        pricing = price_missing_phases(factory, compositions, spec)
+    hull = campaign_hull(factory, compositions)
+    changed = 0
+    for doc, composition in zip(docs, compositions, strict=True):
+        result = hull.assess(
+            composition, float(doc["formation_energy_per_atom"]), entry_id=None
+        )
+        old = doc.get("e_above_hull")
+        if old is None or abs(old - result.e_above_hull) > 1e-3:
+            changed += 1
+        decomposition = hull_products(result) or []
+        store._collection.update_one(
+            {"relaxed_id": doc["relaxed_id"]},
+            {
+                "$set": {
+                    "e_above_hull": result.e_above_hull,
+                    "decomposition": [d.model_dump() for d in decomposition],
+                    "hull_phases": result.n_phases,
+                    "last_updated": utcnow(),
+                }
+            },
+        )
+    record = stage_record(factory, run_id, "candidates")
+    before = ((record or {}).get("output") or {}).get("sun") or {}
+    output = candidates_stage(factory, factory.settings, run_id, None)
+    if record is not None:
+        record["output"] = output
+        record["updated_at"] = utcnow().isoformat()
+        write_record(factory, record)
+
+    def rate(sun: dict[str, Any]) -> float | None:
+        at = {t["threshold"]: t for t in sun.get("thresholds", [])}
+        return at.get(0.1, {}).get("sun_rate")
+
+    return {
+        "priced": pricing["priced"],
+        "failed": pricing["failed"],
+        "judged": len(docs),
+        "changed": changed,
+        "sun_before": rate(before),
+        "sun_after": rate(output["sun"]),
+        "sun": output["sun"],
     }
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pymatgen.core import Composition, Structure
 
 from matforge.core.formation import needed_elements
-from matforge.core.hull import HullCalculator, HullResult, chemsys_of
+from matforge.core.hull import HullCalculator, HullResult, chemsys_of, subsystems
 from matforge.data.offline import REFERENCES_FILE, read_elemental_references
 from matforge.data.phases import (
     MPPhaseCache,
@@ -37,10 +37,11 @@ from matforge.potentials.references import compute_references
 from matforge.potentials.registry import PotentialSpec, resolve_potential
 from matforge.potentials.relax import RelaxResult, run_potential
 from matforge.schemas import BuildMeta
-from matforge.schemas.phase import HullProduct
+from matforge.schemas.phase import HullProduct, PhaseDoc
 from matforge.schemas.relaxed import RelaxedDoc, relaxed_id_for
 from matforge.stores.energies import (
     cached_reference_energies,
+    computed_phase_docs,
     hydride_energies,
     save_references,
 )
@@ -149,7 +150,147 @@ def campaign_hull(
         ),
         hydrides=hydride_energies(factory.store("hydrides")),
         mp=mp,
+        computed=computed_phase_docs(factory.store("computed_phases")),
     )
+
+
+def unpriced_references(
+    factory: StoreFactory, compositions: Iterable[Composition]
+) -> list[dict[str, Any]]:
+    """Return the known materials of some chemical systems that no hull phase prices.
+
+    The references (MP binaries with structures) whose elements lie within the
+    compositions' systems and whose reduced formula has no usable phase among
+    the offline phases, the phases priced before and the stored hydrides. The
+    offline snapshot lacks about a fifth of MP's binaries (SrSe, SnO2, CeO2):
+    without them, a crystal of such a system is judged against an incomplete
+    hull and can look far below it.
+
+    Returns
+    -------
+    list of dict
+        ``material_id``, ``reduced_formula`` and ``structure`` of each, by id.
+    """
+    settings = factory.settings
+    systems = {chemsys_of(c) for c in compositions}
+    wanted = {s for system in systems for s in subsystems(system)}
+    if not wanted:
+        return []
+    offline = offline_phases(
+        settings.shared_data_dir(), include_mp20=settings.candidates.phases_include_mp20
+    )
+    priced = {
+        doc.reduced_formula
+        for system in systems
+        for doc in offline.docs_in(system)
+        if doc.usable
+    }
+    priced |= {
+        d.reduced_formula
+        for d in computed_phase_docs(factory.store("computed_phases"))
+        if d.usable
+    }
+    priced |= {
+        Composition(d["formula"]).reduced_formula
+        for d in hydride_energies(factory.store("hydrides"))
+        if d.get("formula")
+    }
+    store = factory.store("references")
+    chosen = []
+    for doc in store.query({}, properties=["material_id", "reduced_formula"]):
+        formula = doc.get("reduced_formula")
+        if not formula or formula in priced:
+            continue
+        if chemsys_of(Composition(formula)) in wanted:
+            chosen.append(doc["material_id"])
+    if not chosen:
+        return []
+    docs = list(
+        store.query(
+            {"material_id": {"$in": chosen}},
+            properties=["material_id", "reduced_formula", "structure"],
+        )
+    )
+    for doc in docs:
+        doc.pop("_id", None)
+    return sorted(docs, key=lambda d: d["material_id"])
+
+
+def price_missing_phases(
+    factory: StoreFactory,
+    compositions: Iterable[Composition],
+    spec: PotentialSpec,
+    params: PotentialSettings | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Price with the ML potential the known materials the hull of some systems lacks.
+
+    Each of :func:`unpriced_references` is relaxed and given its formation
+    energy by the recipe of the campaign's crystals (the same potential,
+    elemental references and MP2020 corrections), so it sits on the scale of
+    the crystals it is a competing phase of. The result is a ``computed_phases``
+    document (source ``ml-potential``, the MP id kept) that every later hull
+    includes. A material whose relaxation fails is named in the log and left
+    out (tried again next time).
+
+    Returns
+    -------
+    dict
+        ``priced`` (ids and formulas stored) and ``failed`` (id to reason).
+    """
+    todo = unpriced_references(factory, compositions)
+    summary: dict[str, Any] = {"priced": [], "failed": {}}
+    if not todo:
+        return summary
+    params = params or factory.settings.potential
+    structures = [Structure.from_dict(d["structure"]) for d in todo]
+    logger.info(
+        "pricing %d known materials the offline phases lack (%s) with %s",
+        len(todo),
+        ", ".join(sorted({d["reduced_formula"] for d in todo})),
+        spec.name,
+    )
+    rows = compute_energies(
+        factory,
+        structures,
+        [(d["material_id"], d["material_id"]) for d in todo],
+        spec,
+        relax=True,
+        params=params,
+        progress=progress,
+    )
+    build = BuildMeta(
+        inputs=["references", REFERENCES_FILE],
+        settings={
+            "potential": params.model_dump(mode="json"),
+            "potential_name": spec.name,
+            "potential_version": spec.version,
+        },
+    )
+    docs = []
+    for doc, structure, row in zip(todo, structures, rows, strict=True):
+        reason = row.error or row.result.error
+        energy = row.formation_energy_per_atom
+        if reason is not None or energy is None:
+            summary["failed"][doc["material_id"]] = reason or "no formation energy"
+            continue
+        docs.append(
+            PhaseDoc.from_mp2020(
+                doc["material_id"],
+                structure.composition,
+                energy,
+                "ml-potential",
+                build,
+            ).model_dump()
+        )
+        summary["priced"].append(
+            {"material_id": doc["material_id"], "formula": doc["reduced_formula"]}
+        )
+    if docs:
+        upsert_documents(factory.store("computed_phases"), docs, "phase_id")
+    for material_id, reason in summary["failed"].items():
+        logger.warning("could not price %s: %s", material_id, reason)
+    return summary
 
 
 def compute_energies(
@@ -378,6 +519,10 @@ def relax_generated(
             sum(bool(d.get("failed")) for d in docs),
         )
 
+    if todo and settings.candidates.price_missing_phases:
+        price_missing_phases(
+            factory, [s.composition for s in structures], spec, settings.potential
+        )
     if todo:
         # one batch in flight for all crystals; written as they finish, so a
         # stage killed mid-way keeps what it relaxed

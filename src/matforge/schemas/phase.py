@@ -14,9 +14,10 @@ from matforge.core.hull import Phase, chemsys_of
 from matforge.core.phases import LEGACY, MP2020, legacy_to_mp2020_shift
 from matforge.schemas.common import BuildMeta, content_hash, utcnow
 
-PhaseSource = Literal["mp-offline", "mp-api", "hydrides"]
+PhaseSource = Literal["mp-offline", "mp-api", "hydrides", "ml-potential"]
 """Where a phase comes from: the offline file, the Materials Project API, the
-stored hydrides."""
+stored hydrides, or a known material (an MP binary of the references) that the
+offline file lacks, priced with the ML potential."""
 
 
 class HullProduct(BaseModel):
@@ -50,8 +51,9 @@ class PhaseDoc(BaseModel):
     )
     source: PhaseSource = Field(
         description="Where it comes from: mp-offline (the offline snapshot of MP "
-        "compositions), mp-api (the Materials Project API) or hydrides (the "
-        "stored hydrides)."
+        "compositions), mp-api (the Materials Project API), hydrides (the "
+        "stored hydrides) or ml-potential (an MP structure the offline snapshot "
+        "has no energy for, relaxed and priced with the ML potential)."
     )
     formula: str = Field(
         description="Formula as the source gives it; the offline file gives "

@@ -3,7 +3,9 @@
 - ``elemental_refs``: each element's reference energy per atom, relaxed once
   per potential version (see :mod:`matforge.potentials.references`);
 - the stored hydrides' formation energies, which join the Materials
-  Project's competing phases in every hull (:mod:`matforge.data.phases`).
+  Project's competing phases in every hull (:mod:`matforge.data.phases`);
+- ``computed_phases``: known materials the offline snapshot has no energy
+  for, priced with the ML potential; they join every hull too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from matforge.schemas.phase import PhaseDoc
 from matforge.schemas.potential import ElementalRefDoc, reference_id
 from matforge.stores.queries import scan_documents
 from matforge.stores.writes import upsert_documents
@@ -67,3 +70,16 @@ def hydride_energies(store: Store) -> list[dict]:
         )
         if isinstance(doc.get("formation_energy_per_atom"), int | float)
     ]
+
+
+def computed_phase_docs(store: Store) -> list[PhaseDoc]:
+    """Return the phases priced with the ML potential (``computed_phases``).
+
+    Known materials (MP binaries of the references) that the offline
+    snapshot has no energy for; see :func:`matforge.flows.relax.price_missing_phases`.
+    """
+    docs = []
+    for doc in store.query({}):
+        doc.pop("_id", None)
+        docs.append(PhaseDoc.model_validate(doc))
+    return docs

@@ -47,6 +47,7 @@ COLLECTIONS: dict[str, str] = {
     "calibrations": "calibration_id",
     "amorphous_diffusivity": "entry_id",
     "amorphous_md": "md_id",
+    "computed_phases": "phase_id",
 }
 """Every named collection and the field that identifies its documents."""
 
