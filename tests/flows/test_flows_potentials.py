@@ -140,7 +140,7 @@ def _srse_reference(shared_data: Path) -> dict:
 
 
 def test_a_known_binary_the_offline_phases_lack_is_priced(
-    memory_factory, shared_data
+    shared_data, tmp_path
 ) -> None:
     """SrSe is an MP binary with no energy in the offline file.
 
@@ -148,22 +148,32 @@ def test_a_known_binary_the_offline_phases_lack_is_priced(
     below that hull in a paper-scale campaign; with SrSe priced by the
     potential it is far above.
     """
-    from pymatgen.core import Composition, Structure
+    import gzip
+    import uuid
+
+    from matforge.settings import load_settings
+
+    record = _srse_reference(shared_data)
+    references = tmp_path / "references.json.gz"
+    with gzip.open(references, "wt") as handle:
+        json.dump([record], handle)
+    settings = load_settings(
+        store={"uri": f"memory://{uuid.uuid4().hex}"},
+        candidates={"references_file": str(references)},
+    )
+    with StoreFactory(settings) as factory:
+        _price_srse(factory, record)
+
+
+def _price_srse(memory_factory, record) -> None:
+    from pymatgen.core import Composition
 
     from matforge.flows.relax import (
         campaign_hull,
         price_missing_phases,
         unpriced_references,
     )
-    from matforge.schemas.reference import ReferenceDoc
-    from matforge.stores import upsert_documents
 
-    record = _srse_reference(shared_data)
-    structure = Structure.from_dict(record["structure"])
-    ref = ReferenceDoc.from_structure(record["material_id"], structure, "test")
-    upsert_documents(
-        memory_factory.store("references"), [ref.model_dump()], "material_id"
-    )
     srh2se = Composition("SrH2Se")
     before = campaign_hull(memory_factory, [srh2se]).assess(srh2se, -1.0)
     assert "SrSe" not in {d.formula for d in before.decomposition}

@@ -30,6 +30,7 @@ from matforge.data.phases import (
     offline_phases,
     reference_hull,
 )
+from matforge.data.references import ensure_references
 from matforge.errors import MatforgeError
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
 from matforge.potentials.energies import EnergyRow, energies_of
@@ -176,6 +177,7 @@ def unpriced_references(
     wanted = {s for system in systems for s in subsystems(system)}
     if not wanted:
         return []
+    ensure_references(factory)
     offline = offline_phases(
         settings.shared_data_dir(), include_mp20=settings.candidates.phases_include_mp20
     )
