@@ -130,3 +130,20 @@ class FakeDft:
 
     def formulas(self) -> list[str]:
         return [c.structure.composition.reduced_formula for c in self.calls]
+
+
+def record_candidates_stage(factory: StoreFactory, output: dict[str, Any]) -> None:
+    """Write a finished candidates stage of the test campaign with this output."""
+    from matforge.stores.runs import stage_id, write_record
+
+    write_record(
+        factory,
+        {
+            "stage_id": stage_id(RUN_ID, "candidates"),
+            "run_id": RUN_ID,
+            "stage": "candidates",
+            "status": "done",
+            "updated_at": "2026-01-01T00:00:00+00:00",
+            "output": output,
+        },
+    )

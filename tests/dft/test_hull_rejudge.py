@@ -4,7 +4,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from dft_helpers import RUN_ID, candidates_store
+from dft_helpers import RUN_ID, candidates_store, record_candidates_stage
 from pymatgen.core import Composition
 
 from matforge.cli import cli
@@ -12,7 +12,7 @@ from matforge.errors import MatforgeError
 from matforge.flows.candidates import rejudge_campaign
 from matforge.schemas.phase import PhaseDoc
 from matforge.stores import upsert_documents
-from matforge.stores.runs import stage_id, stage_record, write_record
+from matforge.stores.runs import stage_record
 
 
 @pytest.fixture
@@ -27,17 +27,7 @@ def _mgh2(factory) -> dict:
 
 def test_a_new_phase_moves_the_crystals_it_competes_with(candidates_factory):
     factory = candidates_factory
-    write_record(
-        factory,
-        {
-            "stage_id": stage_id(RUN_ID, "candidates"),
-            "run_id": RUN_ID,
-            "stage": "candidates",
-            "status": "done",
-            "updated_at": "2026-01-01T00:00:00+00:00",
-            "output": {},
-        },
-    )
+    record_candidates_stage(factory, {})
     assert _mgh2(factory)["e_above_hull"] is None  # the seeds came without one
     first = rejudge_campaign(factory, RUN_ID, price=False)
     assert first["judged"] == 3

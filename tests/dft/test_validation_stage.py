@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 from dft_helpers import (
     FAKE_E_FORM,
-    RUN_ID,
     SEEDS,
     FakeDft,
     candidates_store,
+    record_candidates_stage,
     validate_and_join,
 )
 
@@ -239,20 +239,8 @@ def test_without_gpaw_the_command_says_what_to_install(candidates_factory, monke
 
 
 def _record_sun(factory, ids) -> None:
-    from matforge.stores.runs import stage_id, write_record
-
     output = {"sun": {"sun_ids": list(ids)}} if ids is not None else {}
-    write_record(
-        factory,
-        {
-            "stage_id": stage_id(RUN_ID, "candidates"),
-            "run_id": RUN_ID,
-            "stage": "candidates",
-            "status": "done",
-            "updated_at": "2026-01-01T00:00:00+00:00",
-            "output": output,
-        },
-    )
+    record_candidates_stage(factory, output)
 
 
 def test_a_seeded_draw_from_the_sun_set(candidates_factory):
