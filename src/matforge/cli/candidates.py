@@ -11,6 +11,7 @@ from matforge.cli.common import (
     candidates_text,
     echo_json,
     open_factory,
+    progress_bar,
 )
 from matforge.errors import MatforgeError
 
@@ -78,8 +79,13 @@ def build_hull_command(
         run_id = run_id or latest_run_id(factory)
         if run_id is None:
             raise MatforgeError("no campaign in this store: run `matforge run` first")
-        with store_writer(factory, "matforge build hull"):
-            payload = rejudge_campaign(factory, run_id, price=not no_pricing)
+        with (
+            store_writer(factory, "matforge build hull"),
+            progress_bar(None, "known materials priced") as update,
+        ):
+            payload = rejudge_campaign(
+                factory, run_id, price=not no_pricing, progress=update
+            )
     if as_json:
         echo_json(payload)
         return

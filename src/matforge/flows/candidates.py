@@ -8,6 +8,7 @@ materials it compares against are loaded first, and the result is counted.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +131,10 @@ def candidates_stage(
 
 
 def rejudge_campaign(
-    factory: StoreFactory, run_id: str, price: bool = True
+    factory: StoreFactory,
+    run_id: str,
+    price: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Judge a campaign's relaxed crystals again against the hull of today's phases.
 
@@ -142,6 +146,7 @@ def rejudge_campaign(
     candidates stage output (counts, S.U.N. figures) is computed again and
     stored on its record. What a campaign relaxed before the phases were
     complete needs this; a new campaign prices its systems in its relax stage.
+    ``progress`` is called with 1 for every known material priced.
 
     Returns
     -------
@@ -173,7 +178,7 @@ def rejudge_campaign(
     pricing: dict[str, Any] = {"priced": [], "failed": {}}
     if price:
         spec = potential_of(factory.settings, docs[0]["potential"])
-        pricing = price_missing_phases(factory, compositions, spec)
+        pricing = price_missing_phases(factory, compositions, spec, progress=progress)
     hull = campaign_hull(factory, compositions)
     changed = 0
     for doc, composition in zip(docs, compositions, strict=True):
