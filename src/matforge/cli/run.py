@@ -15,6 +15,7 @@ from matforge.cli.common import (
     settings_of,
     text_table,
 )
+from matforge.core.sun import STABILITY_THRESHOLDS, stored_counts
 
 
 def _flow_logging() -> None:
@@ -31,8 +32,8 @@ def _flow_logging() -> None:
 
 def sun_line(sun: dict[str, Any]) -> str:
     """Return the S.U.N. figures of a campaign in one line."""
-    at = {t["threshold"]: t for t in sun["thresholds"]}
-    loose, strict = at.get(0.1), at.get(0.0)
+    at = stored_counts(sun)
+    loose, strict = (at.get(t) for t in STABILITY_THRESHOLDS)
     parts = [f"S.U.N. (stable, unique, novel) of {sun['total']} generated:"]
     if loose:
         parts.append(

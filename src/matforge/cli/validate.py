@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from matforge.cli.common import echo_json, open_factory, settings_of, text_table
+from matforge.core.sun import STABILITY_THRESHOLDS
 from matforge.errors import MatforgeError
 from matforge.report.table import cell as format_cell
 
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 
 PAPER_MAE = 0.0775
 """eV/atom: the paper's MAE of predicted vs DFT formation energies."""
-SUN_THRESHOLD = 0.1
-"""eV/atom above the hull: the S.U.N. protocol's stability threshold."""
 
 VALIDATION_COLUMNS = (
     ("rank", "rank"),
@@ -177,13 +176,9 @@ def _print_gpaw(summary: ValidationSummary, sample: SunSample | None) -> None:
         if row.error:
             click.echo(f"  {row.formula}: {row.error.splitlines()[0]}")
     if summary.mae is not None:
-        pairs = sum(
-            r.formation_energy_per_atom is not None
-            and r.formation_energy_dft_per_atom is not None
-            for r in summary.rows
-        )
         click.echo(
-            f"MAE of E_form predicted vs DFT over {pairs}: {summary.mae:.4f} eV/atom "
+            f"MAE of E_form predicted vs DFT over {len(summary.absolute_errors)}: "
+            f"{summary.mae:.4f} eV/atom "
             f"(the paper: {PAPER_MAE} over its novel candidates)"
         )
     if sample is not None:
@@ -192,7 +187,7 @@ def _print_gpaw(summary: ValidationSummary, sample: SunSample | None) -> None:
 
 
 def sun_sample_line(
-    summary: ValidationSummary, threshold: float = SUN_THRESHOLD
+    summary: ValidationSummary, threshold: float = STABILITY_THRESHOLDS[0]
 ) -> str:
     """Say how many crystals of a S.U.N. draw DFT keeps near its hull."""
     judged = [r for r in summary.rows if r.e_above_hull_dft is not None]

@@ -43,8 +43,9 @@ composition has (``same_ratio`` false), a lower bound on the S.U.N. rate.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -114,6 +115,14 @@ class SunCounts:
     def sun_new_formula_rate(self) -> float:
         """The S.U.N. share counting only reduced formulas nobody lists."""
         return self.sun_new_formula / self.total if self.total else math.nan
+
+
+def stored_counts(sun: Mapping[str, Any]) -> dict[float, Mapping[str, Any]]:
+    """Return stored S.U.N. figures' counts by threshold.
+
+    ``sun`` is :meth:`SunSummary.as_dict` as a run record keeps it.
+    """
+    return {t["threshold"]: t for t in sun.get("thresholds", ())}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,14 @@ from matforge.core.dedup import duplicate_groups
 from matforge.core.hull import chemsys_of
 from matforge.core.novelty import MatchEntry, make_matcher
 from matforge.core.score import storage_score
-from matforge.core.sun import SunRecord, matched_rmsd, rmsd_matcher, sun_rate
+from matforge.core.sun import (
+    STABILITY_THRESHOLDS,
+    SunRecord,
+    matched_rmsd,
+    rmsd_matcher,
+    stored_counts,
+    sun_rate,
+)
 from matforge.data.references import (
     ensure_references,
     load_mp_references,
@@ -209,8 +216,7 @@ def rejudge_campaign(
         write_record(factory, record)
 
     def rate(sun: dict[str, Any]) -> float | None:
-        at = {t["threshold"]: t for t in sun.get("thresholds", [])}
-        return at.get(0.1, {}).get("sun_rate")
+        return stored_counts(sun).get(STABILITY_THRESHOLDS[0], {}).get("sun_rate")
 
     return {
         "priced": pricing["priced"],

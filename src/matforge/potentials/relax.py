@@ -313,7 +313,7 @@ def _relax_torchsim(
             state = update_fn(state)
         done = converged_fn(state, None).clone()
         energies = state.energy.detach()
-        largest_force = _largest_force_per_system(state, state.n_systems)
+        largest_force = _largest_force_per_system(state)
         for pos, abs_idx in enumerate(current):
             checks[abs_idx] += 1
             if bool(done[pos]):
@@ -358,7 +358,7 @@ def _relax_torchsim(
             report(abs_idx, _finish(result, fmax, steps))
 
 
-def _largest_force_per_system(state: Any, systems: int) -> Any:
+def _largest_force_per_system(state: Any) -> Any:
     """Return each system's largest atomic force norm (a tensor, eV/A).
 
     Non-finite forces count as infinitely large.
@@ -367,7 +367,7 @@ def _largest_force_per_system(state: Any, systems: int) -> Any:
 
     norms = state.forces.detach().norm(dim=1)
     norms = torch.nan_to_num(norms, nan=math.inf)
-    largest = torch.zeros(systems, dtype=norms.dtype, device=norms.device)
+    largest = torch.zeros(state.n_systems, dtype=norms.dtype, device=norms.device)
     return largest.scatter_reduce(0, state.system_idx, norms, reduce="amax")
 
 
