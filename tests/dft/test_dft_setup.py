@@ -189,3 +189,48 @@ def test_worker_reports_a_bad_calculator_setting(tmp_path, lih):
     out = json.loads(Path(target).read_text())
     assert out["ok"] is False
     assert "no_such_parameter" in out["error"]
+
+
+def test_missing_setups_are_found_in_every_setup_folder(tmp_path):
+    from matforge.dft.worker import missing_setups
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "Li.PBE.gz").write_bytes(b"")
+    (second / "H.PBE").write_bytes(b"")
+    (second / "Th.LDA.gz").write_bytes(b"")
+    symbols = ["Li", "H", "Th", "H", "U"]
+    assert missing_setups(symbols, "PBE", [first, second]) == ["Th", "U"]
+    assert missing_setups(symbols, "LDA", [first, second]) == ["Li", "H", "U"]
+    assert missing_setups(["Li"], "PBE", []) == ["Li"]
+
+
+def test_worker_names_an_element_without_a_setup(tmp_path):
+    import json
+    import subprocess
+
+    pytest.importorskip("gpaw", reason="GPAW is not installed (the dft extra)")
+    from gpaw import setup_paths
+
+    if any(Path(p, "Th.PBE.gz").is_file() for p in setup_paths):
+        pytest.skip("this GPAW install has a Th setup")
+    thh2 = Structure(
+        Lattice.cubic(4.0), ["Th", "H", "H"], [[0, 0, 0], [0.25] * 3, [0.75] * 3]
+    )
+    source, target = tmp_path / "in.json", tmp_path / "out.json"
+    spec = {
+        "structure": thh2.as_dict(),
+        "calculator": gpaw_parameters(DftSettings()),
+        "relax": False,
+    }
+    source.write_text(json.dumps(spec))
+    done = subprocess.run(
+        gpaw_command(1, source, target), cwd=tmp_path, capture_output=True, check=False
+    )
+    assert done.returncode == 1
+    out = json.loads(target.read_text())
+    assert out["ok"] is False
+    assert out["error"].startswith("DftError: GPAW has no PBE PAW setup for Th ")
+    assert "GPAW_SETUP_PATH" in out["error"]
+    assert not (tmp_path / "gpaw.txt").exists()  # stopped before GPAW started

@@ -25,6 +25,53 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from matforge.dft.availability import DftError
+
+
+def missing_setups(
+    symbols: list[str], xc: str, paths: list[str] | list[Path]
+) -> list[str]:
+    """Return the elements with no PAW setup file for ``xc`` in ``paths`` (pure).
+
+    GPAW looks for ``<symbol>.<xc>`` or ``<symbol>.<xc>.gz`` in each folder of
+    its setup paths (``GPAW_SETUP_PATH``, then the ``gpaw-data`` wheel).
+    """
+    folders = [Path(path) for path in paths]
+    return [
+        symbol
+        for symbol in dict.fromkeys(symbols)
+        if not any(
+            (folder / f"{symbol}.{xc}{suffix}").is_file()
+            for folder in folders
+            for suffix in ("", ".gz")
+        )
+    ]
+
+
+def check_setups(spec: dict[str, Any]) -> None:
+    """Raise a :class:`DftError` naming the elements GPAW has no setup for.
+
+    Without it, GPAW stops with a bare "Could not find required PAW dataset
+    file" after the calculation has been set up; ``gpaw-data`` has no setups
+    for the actinides (Th, U, ...), for instance.
+    """
+    from gpaw import setup_paths
+
+    symbols = [
+        species["element"]
+        for site in spec["structure"]["sites"]
+        for species in site["species"]
+    ]
+    xc = str(spec["calculator"].get("xc", "PBE"))
+    missing = missing_setups(symbols, xc, list(setup_paths))
+    if missing:
+        where = ", ".join(str(path) for path in setup_paths) or "no folder"
+        raise DftError(
+            f"GPAW has no {xc} PAW setup for {', '.join(missing)} (searched "
+            f"{where}); put {missing[0]}.{xc}.gz in a folder named by "
+            "GPAW_SETUP_PATH to compute this structure"
+        )
+
 
 def make_job(spec: dict[str, Any]) -> Any:
     """Return the atomate2 job that a worker input describes."""
@@ -66,6 +113,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
     started = time.perf_counter()
     try:
+        check_setups(spec)
         job = make_job(spec)
         store = JobStore(MemoryStore())
         responses = run_locally(job, store=store, log=False, raise_immediately=True)
