@@ -70,6 +70,27 @@ def prepare_dataset(settings, target: int) -> dict:
     return figures
 
 
+REASON_KINDS = (
+    ("the relaxation failed", "relaxation failed"),
+    ("did not converge", "not converged"),
+    ("charge neutral", "not charge neutral"),
+    ("formation energy", "formation energy too high or unknown"),
+    ("above the hull", "too far above the hull"),
+)
+"""Substring of a candidate's reason, and the kind it is counted under; any
+other reason (no metal, atoms too close, a collapsed cell) is "structure"."""
+ENERGY_KINDS = {"formation energy too high or unknown", "too far above the hull"}
+
+
+def reason_kinds(reasons: list[str]) -> set[str]:
+    """Return the kinds of a crystal's invalidity reasons."""
+    kinds = set()
+    for reason in reasons:
+        kind = next((k for text, k in REASON_KINDS if text in reason), "structure")
+        kinds.add(kind)
+    return kinds
+
+
 def campaign_quality(settings, run_id: str) -> dict:
     """Print and return S.U.N., relaxation and validity figures of a campaign."""
     import statistics
@@ -91,19 +112,29 @@ def campaign_quality(settings, run_id: str) -> dict:
         verdicts = list(
             scan_documents(
                 factory.store("candidates"),
-                ["status", "is_stable", "is_metastable"],
+                ["status", "is_stable", "is_metastable", "reasons"],
                 "run_id",
                 [run_id],
             )
         )
     steps = [d["steps"] for d in relaxed if isinstance(d.get("steps"), int)]
     invalid = sum(d.get("status") == "invalid" for d in verdicts)
+    kinds = [
+        reason_kinds(d.get("reasons") or [])
+        for d in verdicts
+        if d.get("status") == "invalid"
+    ]
+    by_kind = {k: sum(k in ks for ks in kinds) for _, k in REASON_KINDS}
+    by_kind["structure"] = sum("structure" in ks for ks in kinds)
+    energy_only = sum(bool(ks) and ks <= ENERGY_KINDS for ks in kinds)
     out = {
         "sun": sun,
         "median_relax_steps": statistics.median(steps) if steps else None,
         "mean_relax_steps": statistics.fmean(steps) if steps else None,
         "not_converged": sum(not d.get("converged") for d in relaxed),
         "invalid_after_relaxation": invalid,
+        "invalid_by_reason": by_kind,
+        "invalid_for_energy_only": energy_only,
         "judged": len(verdicts),
         "stable_candidates": sum(
             bool(d.get("is_stable")) for d in verdicts if d.get("status") == "candidate"
@@ -116,7 +147,12 @@ def campaign_quality(settings, run_id: str) -> dict:
     )
     print(
         f"invalid after relaxation: {invalid} of {len(verdicts)} "
-        f"({100 * invalid / max(len(verdicts), 1):.1f} %)"
+        f"({100 * invalid / max(len(verdicts), 1):.1f} %); for its energy alone "
+        f"{energy_only}, for anything else {invalid - energy_only}"
+    )
+    print(
+        "  reasons (a crystal may have several): "
+        + ", ".join(f"{k} {n}" for k, n in by_kind.items())
     )
     for t in sun.get("thresholds", []):
         print(
@@ -144,7 +180,15 @@ def main() -> None:
     parser.add_argument("--potential", default=None, help="run.potential")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="Write figures here.")
+    parser.add_argument(
+        "--report",
+        metavar="RUN_ID",
+        default=None,
+        help="Only print the quality figures of this finished campaign in --home.",
+    )
     args = parser.parse_args()
+    if args.report and args.home is None:
+        parser.error("--report needs the --home that holds the campaign")
 
     home = args.home or Path(tempfile.mkdtemp(prefix="matforge-campaign-"))
     os.environ["MATFORGE_HOME"] = str(home)
@@ -154,6 +198,11 @@ def main() -> None:
     from matforge.flows.discovery import run_discovery
     from matforge.settings import load_settings
 
+    if args.report:
+        figures = campaign_quality(load_settings(), args.report)
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2, default=str))
+        return
     _flow_logging()  # the stage lines of `matforge run`, on stderr
 
     run = {"num_samples": args.samples, "seed": args.seed}
