@@ -100,6 +100,15 @@ def test_reference_setups(shared_data):
     assert molecule.structure.get_distance(0, 1) == pytest.approx(0.75)
     ti = reference_setup("Ti", refs, DftSettings(relax=False))
     assert (ti.relax, ti.mp_id, len(ti.structure)) == (False, "mp-72", 3)
+    manganese = reference_setup("Mn", refs, DftSettings())
+    assert (manganese.cell, manganese.key, len(manganese.structure)) == (
+        "fcc",
+        "Mn:fcc",
+        1,
+    )
+    assert manganese.structure.volume == pytest.approx(3.50**3 / 4)
+    alpha = reference_setup("Mn", refs, DftSettings(small_reference_cells=False))
+    assert (alpha.cell, alpha.key, len(alpha.structure)) == ("mp", "Mn", 29)
     with pytest.raises(DftError, match="no MP reference"):
         reference_setup("Xx", {}, DftSettings())
     assert len(h2_in_a_box(6.0)) == 2
