@@ -18,6 +18,7 @@ from matforge.cli import cli
 from matforge.dft.availability import DftError
 from matforge.errors import MatforgeError, StageUnavailableError
 from matforge.flows.dft import (
+    ChosenCrystals,
     DFTValidationMaker,
     SunSample,
     dft_stage,
@@ -305,3 +306,43 @@ def test_validate_sun_command(candidates_factory, monkeypatch):
         wrong = runner.invoke(cli, ["validate", *bad])
         assert wrong.exit_code != 0
         assert "--sun" in wrong.output
+
+
+def test_chosen_crystals_are_validated_whatever_their_status(
+    candidates_factory, monkeypatch
+):
+    factory = candidates_factory
+    ids = sorted(d["candidate_id"] for d in factory.store("candidates").query({}))
+    factory.store("candidates")._collection.update_one(
+        {"candidate_id": ids[1]}, {"$set": {"status": "invalid"}}
+    )
+    chosen = ChosenCrystals((ids[1], ids[0]))
+    summary = validate_and_join(factory, runner=FakeDft(), sample=chosen)
+    assert [(r.rank, r.candidate_id) for r in summary.rows] == [
+        (1, ids[1]),
+        (2, ids[0]),
+    ]
+    assert all(r.status == "computed" for r in summary.rows)
+    with pytest.raises(MatforgeError, match="no candidates document for: nowhere"):
+        validate_candidates(
+            factory, runner=FakeDft(), sample=ChosenCrystals((ids[0], "nowhere"))
+        )
+
+    monkeypatch.setattr("matforge.flows.dft.gpaw_runner", lambda *_: FakeDft())
+    monkeypatch.setenv(
+        "MATFORGE_STORE__URI", factory.settings.store.uri.get_secret_value()
+    )
+    references = factory.settings.candidates.references_file
+    monkeypatch.setenv("MATFORGE_CANDIDATES__REFERENCES_FILE", references)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", "--id", ids[1], "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [(r["candidate_id"], r["status"]) for r in rows] == [(ids[1], "cached")]
+    text = runner.invoke(cli, ["validate", "--id", ids[2]]).stdout
+    assert text.splitlines()[1].split()[0] == "rank"
+    assert "S.U.N." not in text
+    for bad in (["--top", "1"], ["--novel"], ["--sun", "1"]):
+        wrong = runner.invoke(cli, ["validate", "--id", ids[0], *bad])
+        assert wrong.exit_code != 0
+        assert "--id names the crystals" in wrong.output

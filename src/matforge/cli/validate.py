@@ -12,7 +12,7 @@ from matforge.errors import MatforgeError
 from matforge.report.table import cell as format_cell
 
 if TYPE_CHECKING:
-    from matforge.flows.dft import SunSample, ValidationSummary
+    from matforge.flows.dft import Selection, ValidationSummary
 
 PAPER_MAE = 0.0775
 """eV/atom: the paper's MAE of predicted vs DFT formation energies."""
@@ -66,6 +66,14 @@ VALIDATION_COLUMNS = (
     help="Campaign of the --sun draw (default: latest).",
 )
 @click.option(
+    "--id",
+    "chosen_ids",
+    multiple=True,
+    metavar="CANDIDATE_ID",
+    help="Instead of the top: these crystals (repeat the option), whatever "
+    "their candidate status.",
+)
+@click.option(
     "--code",
     type=click.Choice(["gpaw", "vasp"]),
     default=None,
@@ -97,6 +105,7 @@ def validate(
     sun_count: int | None,
     seed: int,
     run_id: str | None,
+    chosen_ids: tuple[str, ...],
     code: str | None,
     workflow_path: str | None,
     submit: bool,
@@ -111,15 +120,28 @@ def validate(
     VASP builds atomate2's MP workflows for FireWorks; --collect reads them
     back when they are done. --sun N validates a seeded random draw of N
     crystals from the campaign's S.U.N. set instead, and says how many DFT
-    finds within 0.1 eV/atom of the hull.
+    finds within 0.1 eV/atom of the hull; --id validates the crystals named.
     """
-    from matforge.flows.dft import SunSample, dft_params, validate_and_rebuild
+    from matforge.flows.dft import (
+        ChosenCrystals,
+        SunSample,
+        dft_params,
+        validate_and_rebuild,
+    )
 
     if sun_count is not None and (top is not None or novel_only):
         raise MatforgeError("--sun draws its own crystals: leave out --top and --novel")
+    if chosen_ids and (top is not None or novel_only or sun_count is not None):
+        raise MatforgeError(
+            "--id names the crystals: leave out --top, --novel and --sun"
+        )
     if sun_count is None and run_id is not None:
         raise MatforgeError("--run chooses the campaign of a --sun draw")
-    sample = SunSample(sun_count, seed, run_id) if sun_count is not None else None
+    sample: Selection | None = None
+    if sun_count is not None:
+        sample = SunSample(sun_count, seed, run_id)
+    elif chosen_ids:
+        sample = ChosenCrystals(tuple(chosen_ids))
     params = dft_params(settings_of(ctx), code)
     if params.code == "vasp":
         _validate_vasp(
@@ -152,7 +174,7 @@ def validate(
         raise SystemExit(1)
 
 
-def _print_gpaw(summary: ValidationSummary, sample: SunSample | None) -> None:
+def _print_gpaw(summary: ValidationSummary, sample: Selection | None) -> None:
     """Print a GPAW validation's table (and the S.U.N. verdict of a draw)."""
     if not summary.rows:
         click.echo("no candidates; run `matforge build candidates` first?")
@@ -166,8 +188,11 @@ def _print_gpaw(summary: ValidationSummary, sample: SunSample | None) -> None:
         f"DFT validation with GPAW (settings {summary.settings_hash}) in "
         f"{summary.seconds:.0f} s"
     )
+    from matforge.flows.dft import SunSample
+
+    drawn = isinstance(sample, SunSample)
     heads = [head for head, _ in VALIDATION_COLUMNS]
-    if sample is not None:
+    if drawn:
         heads[0] = "draw"
         for cell in cells:
             cell["draw"] = cell.pop("rank")
@@ -181,7 +206,7 @@ def _print_gpaw(summary: ValidationSummary, sample: SunSample | None) -> None:
             f"{summary.mae:.4f} eV/atom "
             f"(the paper: {PAPER_MAE} over its novel candidates)"
         )
-    if sample is not None:
+    if drawn:
         click.echo(sun_sample_line(summary))
     click.echo("the candidates table shows them: `matforge candidates`")
 
@@ -205,7 +230,7 @@ def _validate_vasp(
     ctx: click.Context,
     top: int | None,
     novel_only: bool,
-    sample: SunSample | None,
+    sample: Selection | None,
     workflow_path: str | None,
     submit: bool,
     collect: bool,

@@ -338,6 +338,22 @@ class SunSample:
     run_id: str | None = None
 
 
+@dataclass(frozen=True)
+class ChosenCrystals:
+    """Crystals named by their candidate ids, to be checked with DFT.
+
+    Any crystal of the candidates collection, whatever its status: a S.U.N.
+    crystal that a validity filter set aside, or one to relax after a single
+    point. ``rank`` is the order given.
+    """
+
+    ids: tuple[str, ...]
+
+
+Selection = SunSample | ChosenCrystals
+"""What to validate instead of the top candidates."""
+
+
 def sun_sample_targets(
     factory: StoreFactory, sample: SunSample
 ) -> list[dict[str, Any]]:
@@ -368,21 +384,39 @@ def sun_sample_targets(
     if not ids:
         raise MatforgeError(f"campaign {run_id} has no S.U.N. crystals to draw from")
     drawn = random.Random(sample.seed).sample(ids, min(sample.count, len(ids)))
+    return candidate_documents(
+        factory,
+        drawn,
+        f"S.U.N. crystals of campaign {run_id} without a candidates document",
+    )
+
+
+def candidate_documents(
+    factory: StoreFactory, ids: Sequence[str], missing_what: str
+) -> list[dict[str, Any]]:
+    """Return the candidates documents of ``ids``, whatever their status.
+
+    ``rank`` is the order of ``ids``.
+
+    Raises
+    ------
+    MatforgeError
+        Starting with ``missing_what``, if an id has no document.
+    """
     store = factory.store("candidates")
     found = {
         d["candidate_id"]: d
         for d in store.query(
-            {"candidate_id": {"$in": drawn}}, properties=list(CANDIDATE_FIELDS)
+            {"candidate_id": {"$in": list(ids)}}, properties=list(CANDIDATE_FIELDS)
         )
     }
-    missing = [i for i in drawn if i not in found]
+    missing = [i for i in ids if i not in found]
     if missing:
         raise MatforgeError(
-            f"S.U.N. crystals of campaign {run_id} without a candidates document: "
-            f"{', '.join(missing)} (run `matforge build candidates`)"
+            f"{missing_what}: {', '.join(missing)} (run `matforge build candidates`)"
         )
     targets = []
-    for rank, candidate_id in enumerate(drawn, start=1):
+    for rank, candidate_id in enumerate(dict.fromkeys(ids), start=1):
         doc = dict(found[candidate_id])
         doc.pop("_id", None)
         targets.append(doc | {"rank": rank})
@@ -396,7 +430,7 @@ def validation_targets(
     candidate_ids: Sequence[str] | None = None,
     *,
     novel_only: bool = False,
-    sample: SunSample | None = None,
+    sample: Selection | None = None,
 ) -> list[dict[str, Any]]:
     """Return the candidates to validate, best first, with their structures.
 
@@ -418,8 +452,10 @@ def validation_targets(
     novel_only
         Only candidates flagged novel (the paper validates novel ones).
     sample
-        Validate a random draw from a S.U.N. set instead.
+        Validate a random draw from a S.U.N. set, or chosen crystals, instead.
     """
+    if isinstance(sample, ChosenCrystals):
+        return candidate_documents(factory, sample.ids, "no candidates document for")
     if sample is not None:
         return sun_sample_targets(factory, sample)
     return ranked_candidates(
@@ -442,7 +478,7 @@ def validate_with_runner(
     candidate_ids: Sequence[str] | None = None,
     run_id: str | None = None,
     novel_only: bool = False,
-    sample: SunSample | None = None,
+    sample: Selection | None = None,
 ) -> ValidationSummary:
     """Validate the top candidates (or a S.U.N. sample) with a DFT runner.
 
@@ -468,7 +504,8 @@ def validate_with_runner(
     novel_only
         Only candidates flagged novel.
     sample
-        Validate a seeded draw from a campaign's S.U.N. set instead.
+        Validate a seeded draw from a campaign's S.U.N. set, or chosen
+        crystals (:class:`ChosenCrystals`), instead.
 
     Returns
     -------
@@ -573,7 +610,7 @@ def validate_candidates(
     candidate_ids: Sequence[str] | None = None,
     run_id: str | None = None,
     novel_only: bool = False,
-    sample: SunSample | None = None,
+    sample: Selection | None = None,
 ) -> ValidationSummary:
     """Validate the top candidates (or a S.U.N. sample) with GPAW here.
 
@@ -596,7 +633,8 @@ def validate_candidates(
     novel_only
         Only candidates flagged novel.
     sample
-        Validate a seeded draw from a campaign's S.U.N. set instead.
+        Validate a seeded draw from a campaign's S.U.N. set, or chosen
+        crystals (:class:`ChosenCrystals`), instead.
 
     Returns
     -------
@@ -636,7 +674,7 @@ def validate_and_rebuild(
     top: int | None = None,
     progress: Callable[[str], None] | None = None,
     novel_only: bool = False,
-    sample: SunSample | None = None,
+    sample: Selection | None = None,
 ) -> ValidationSummary:
     """Validate the overall top candidates with GPAW, then rebuild the candidates.
 

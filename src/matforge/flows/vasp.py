@@ -24,7 +24,7 @@ from matforge.data.offline import REFERENCES_FILE
 from matforge.dft.tasks import candidate_task_id, reference_task_id, settings_hash
 from matforge.flows.candidates import rebuild_candidates
 from matforge.flows.dft import (
-    SunSample,
+    Selection,
     dft_params,
     reference_setups,
     validation_targets,
@@ -103,7 +103,7 @@ def plan_vasp_validation(
     resubmit: bool = False,
     run_id: str | None = None,
     novel_only: bool = False,
-    sample: SunSample | None = None,
+    sample: Selection | None = None,
 ) -> VaspPlan:
     """Build atomate2 VASP flows for the top candidates and missing references.
 
@@ -124,7 +124,8 @@ def plan_vasp_validation(
     novel_only
         Only candidates flagged novel.
     sample
-        Validate a seeded draw from a campaign's S.U.N. set instead.
+        Validate a seeded draw from a campaign's S.U.N. set, or chosen
+        crystals (:class:`ChosenCrystals`), instead.
 
     Returns
     -------

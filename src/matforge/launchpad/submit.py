@@ -24,7 +24,7 @@ from matforge.stores.lock import store_writer
 from matforge.stores.uri import mask_uri
 
 if TYPE_CHECKING:
-    from matforge.flows.dft import SunSample
+    from matforge.flows.dft import Selection
     from matforge.settings import MatforgeSettings
     from matforge.stores import StoreFactory
 
@@ -166,7 +166,7 @@ def validate_with_vasp(
     submit: bool = False,
     resubmit: bool = False,
     novel_only: bool = False,
-    sample: SunSample | None = None,
+    sample: Selection | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Plan the VASP validation of the top candidates, write it, maybe submit it.
 
@@ -185,7 +185,8 @@ def validate_with_vasp(
     novel_only
         Only candidates flagged novel.
     sample
-        Validate a seeded draw from a campaign's S.U.N. set instead.
+        Validate a seeded draw from a campaign's S.U.N. set, or chosen
+        crystals (:class:`ChosenCrystals`), instead.
 
     Returns
     -------
