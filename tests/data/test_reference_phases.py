@@ -357,3 +357,46 @@ def test_the_reference_hull_joins_every_source_later_ones_winning():
     assert asked == ["Fe-H-Mg"]  # H-Mg came from the larger system's answer
     result = hull.assess(Composition("Mg2FeH6"), -0.3, entry_id="gen-1")
     assert result.excluded_id == "gen-1"
+
+
+def test_mp2020_formulas_keep_the_lowest_polymorph_and_skip_bad_lines(tmp_path, caplog):
+    from matforge.data.phases import read_mp2020_formulas
+
+    path = tmp_path / "formulas.txt"
+    path.write_text(
+        "Composition_Formula Ef\nHPd -0.141\nH2Pd2 -0.161\nnot-a-formula 1\nLiH nan\n\n"
+    )
+    with caplog.at_level("WARNING"):
+        assert read_mp2020_formulas(path) == {"HPd": pytest.approx(-0.161)}
+    assert "2 unreadable lines" in caplog.text
+    assert "line 4" in caplog.text
+
+
+def test_an_unmovable_legacy_hydride_takes_its_formulas_mp2020_value():
+    # H and Pd are equally electronegative: whether MP2020's hydride correction
+    # applies cannot be told from the composition (written H first, as in the
+    # offline file), so the move is refused
+    rows = [OfflineRow("mp-1184548", Composition("HPd"), -0.160, LEGACY)]
+    plain = OfflinePhases(rows, GAS)
+    assert not plain.docs_in("H-Pd")[0].usable
+    priced = OfflinePhases(rows, GAS, mp2020_formulas={"HPd": -0.161})
+    (doc,) = priced.docs_in("H-Pd")
+    assert doc.usable
+    assert doc.published_scheme == MP2020
+    assert doc.formation_energy_per_atom == pytest.approx(-0.161)
+    assert doc.phase_id == "mp-offline:mp-1184548"
+
+
+@pytest.mark.slow
+def test_palladium_hydride_is_on_the_offline_hull(shared_offline):
+    """PdH, the classic storage hydride, was missing from every Pd-H hull."""
+    hull = HullCalculator(
+        shared_offline.index_for(["Ag-H-Pd"]),
+        stable_tolerance=0.025,
+        metastable_threshold=0.2,
+    )
+    # a generated AgPdH2 that a hull without PdH called stable (0.015 above)
+    result = hull.assess(Composition("AgPdH2"), -0.0205)
+    assert result.e_above_hull == pytest.approx(0.060, abs=0.005)
+    assert "HPd" in [d.formula for d in result.decomposition]
+    assert not result.stable

@@ -65,6 +65,11 @@ ELEMENTAL_REFERENCES_FILE = "mp_elemental_references.json.gz"
 COLUMNS = ("task_id", "composition", "formation_energy_per_atom")
 MP20_FILES = ("mp20_sample/train.csv", "mp20_sample/val.csv", "mp20_sample/test.csv")
 MP20_COLUMNS = ("material_id", "pretty_formula", "formation_energy_per_atom")
+HYDRIDE_FORMULAS_FILE = "mp_metal_hydride_formulas.txt"
+"""MP2020 formation energies of MP's hydride formulas: they price the legacy
+rows of the same formula that cannot be moved from their composition (PdH,
+Pd3H4, RhH, IrH, WH: H and the metal are equally electronegative, and the
+hydride correction may or may not apply)."""
 REJECT_SOURCE = "mp-offline"
 REJECT_STAGE = "phases"
 MP_THERMO_TYPE = "GGA_GGA+U"
@@ -240,6 +245,34 @@ def read_mp20_rows(path: str | Path) -> Iterator[OfflineRow | RejectDoc]:
     return _read_csv_rows(path, MP20_COLUMNS, MP2020)
 
 
+def read_mp2020_formulas(path: str | Path) -> dict[str, float]:
+    """Return the lowest MP2020 formation energy of each reduced formula of a file.
+
+    The file (``mp_metal_hydride_formulas.txt``) holds a header line and then
+    ``formula formation_energy_per_atom`` per line, one line per MP polymorph.
+    Lines that cannot be read are skipped with a warning naming the first.
+    """
+    lowest: dict[str, float] = {}
+    bad: list[str] = []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines[1:], start=2):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            formula = Composition(parts[0]).reduced_formula
+            value = float(parts[1])
+            if len(parts) != 2 or not math.isfinite(value):
+                raise ValueError("not a formula and one finite number")
+        except (ValueError, IndexError) as exc:
+            bad.append(f"line {number}: {exc}")
+            continue
+        lowest[formula] = min(value, lowest.get(formula, math.inf))
+    if bad:
+        logger.warning("%d unreadable lines in %s (first: %s)", len(bad), path, bad[0])
+    return lowest
+
+
 class OfflinePhases:
     """The offline compositions, held once; moved to MP2020 per chemical system.
 
@@ -254,6 +287,10 @@ class OfflinePhases:
         The files read, for the build metadata.
     rejects
         The rejects of the read, kept for the caller.
+    mp2020_formulas
+        Reduced formula -> MP2020 formation energy (its lowest polymorph): a
+        legacy row that cannot be moved takes the value of its formula
+        (:data:`HYDRIDE_FORMULAS_FILE`).
     """
 
     def __init__(
@@ -262,8 +299,10 @@ class OfflinePhases:
         gas_references: Mapping[str, float],
         inputs: Iterable[str] = (OFFLINE_FILE,),
         rejects: Iterable[RejectDoc] = (),
+        mp2020_formulas: Mapping[str, float] | None = None,
     ) -> None:
         self.gas_references = dict(gas_references)
+        self.mp2020_formulas = dict(mp2020_formulas or {})
         self.rejects = list(rejects)
         chosen: dict[str, OfflineRow] = {}
         for row in rows:
@@ -291,6 +330,7 @@ class OfflinePhases:
         phases_file: str | Path,
         references_file: str | Path,
         mp2020_files: Iterable[str | Path] = (),
+        formulas_file: str | Path | None = None,
     ) -> OfflinePhases:
         """Read the offline files (streaming) and the gas references.
 
@@ -303,6 +343,8 @@ class OfflinePhases:
         mp2020_files
             MP-20 CSVs (MP2020 values; they fill formulas the first file lacks
             and replace its values for the same ids).
+        formulas_file
+            ``mp_metal_hydride_formulas.txt`` (MP2020 values by formula), or None.
         """
         gas = read_gas_references(references_file)
         rows: list[OfflineRow] = []
@@ -319,7 +361,11 @@ class OfflinePhases:
                 rejects[0].input,
                 rejects[0].reason,
             )
-        return cls(rows, gas, [p.name for p in paths], rejects)
+        formulas = read_mp2020_formulas(formulas_file) if formulas_file else {}
+        names = [p.name for p in paths]
+        if formulas_file:
+            names.append(Path(formulas_file).name)
+        return cls(rows, gas, names, rejects, formulas)
 
     def __len__(self) -> int:
         return self.count
@@ -352,12 +398,18 @@ class OfflinePhases:
                 "mp-offline",
                 self._build,
             )
-        return PhaseDoc.from_legacy(
+        doc = PhaseDoc.from_legacy(
             row.material_id,
             row.composition,
             row.formation_energy_per_atom,
             self.gas_references,
             self._build,
+        )
+        value = self.mp2020_formulas.get(row.composition.reduced_formula)
+        if doc.usable or value is None:
+            return doc
+        return PhaseDoc.from_mp2020(
+            row.material_id, row.composition, value, "mp-offline", self._build
         )
 
     def docs_in(self, chemsys: str) -> list[PhaseDoc]:
@@ -400,9 +452,15 @@ class OfflinePhases:
 
 @lru_cache(maxsize=4)
 def _offline_phases(
-    phases_file: str, references_file: str, mp2020_files: tuple[str, ...], stamp: tuple
+    phases_file: str,
+    references_file: str,
+    mp2020_files: tuple[str, ...],
+    formulas_file: str | None,
+    stamp: tuple,
 ) -> OfflinePhases:
-    return OfflinePhases.from_files(phases_file, references_file, mp2020_files)
+    return OfflinePhases.from_files(
+        phases_file, references_file, mp2020_files, formulas_file
+    )
 
 
 def offline_phases(shared_dir: str | Path, include_mp20: bool = True) -> OfflinePhases:
@@ -432,9 +490,16 @@ def offline_phases(shared_dir: str | Path, include_mp20: bool = True) -> Offline
     for path in paths:
         if not path.is_file():
             raise DataNotFoundError(f"reference phases data {path} not found")
+    formulas = folder / HYDRIDE_FORMULAS_FILE
+    if formulas.is_file():
+        paths.append(formulas)
     stamp = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
     return _offline_phases(
-        str(phases), str(references), tuple(str(p) for p in extra), stamp
+        str(phases),
+        str(references),
+        tuple(str(p) for p in extra),
+        str(formulas) if formulas.is_file() else None,
+        stamp,
     )
 
 
