@@ -151,6 +151,13 @@ def shared_offline() -> OfflinePhases:
     return offline_phases(_shared())
 
 
+def _offline_hull(phases: OfflinePhases, chemsys: str) -> HullCalculator:
+    """The hull of a system from the offline phases, the candidates' tolerances."""
+    return HullCalculator(
+        phases.index_for([chemsys]), stable_tolerance=0.025, metastable_threshold=0.2
+    )
+
+
 @pytest.mark.slow
 def test_the_offline_files_are_read_once_and_whole(shared_offline):
     assert offline_phases(_shared()) is shared_offline
@@ -165,11 +172,7 @@ def test_the_offline_files_are_read_once_and_whole(shared_offline):
 @pytest.mark.slow
 def test_a_known_mp_hydride_lies_on_its_hull(shared_offline):
     """MgH2 mp-569051 at its MP2020 value: MP puts it 0.040 eV/atom above."""
-    hull = HullCalculator(
-        shared_offline.index_for(["H-Mg"]),
-        stable_tolerance=0.025,
-        metastable_threshold=0.2,
-    )
+    hull = _offline_hull(shared_offline, "H-Mg")
     result = hull.assess(Composition("Mg4H8"), -0.2539929108333337, "mp-569051")
     assert result.e_above_hull == pytest.approx(0.0404, abs=0.005)
     assert [d.formula for d in result.decomposition] == ["MgH2"]
@@ -188,11 +191,7 @@ def test_a_known_mp_hydride_lies_on_its_hull(shared_offline):
 @pytest.mark.slow
 def test_an_oxide_hydride_lies_above_the_mp_phases_of_its_system(shared_offline):
     """TmFeHO: called 'stable, -0.761 eV/atom above its hull' without MP phases."""
-    hull = HullCalculator(
-        shared_offline.index_for(["Fe-H-O-Tm"]),
-        stable_tolerance=0.025,
-        metastable_threshold=0.2,
-    )
+    hull = _offline_hull(shared_offline, "Fe-H-O-Tm")
     result = hull.assess(Composition("TmFeHO"), -1.611)
     assert result.e_above_hull > 0.025
     assert not result.stable
@@ -390,11 +389,7 @@ def test_an_unmovable_legacy_hydride_takes_its_formulas_mp2020_value():
 @pytest.mark.slow
 def test_palladium_hydride_is_on_the_offline_hull(shared_offline):
     """PdH, the classic storage hydride, was missing from every Pd-H hull."""
-    hull = HullCalculator(
-        shared_offline.index_for(["Ag-H-Pd"]),
-        stable_tolerance=0.025,
-        metastable_threshold=0.2,
-    )
+    hull = _offline_hull(shared_offline, "Ag-H-Pd")
     # a generated AgPdH2 that a hull without PdH called stable (0.015 above)
     result = hull.assess(Composition("AgPdH2"), -0.0205)
     assert result.e_above_hull == pytest.approx(0.060, abs=0.005)
