@@ -18,30 +18,16 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import os
 from pathlib import Path
 
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
+from matforge.data.phases import OFFLINE_FILE, OfflineRow, read_offline_rows
 from matforge.settings import load_settings
 from matforge.stores import StoreFactory
 from matforge.stores.queries import ranked_candidates
-
-
-def read_mp_rows(path: Path) -> list[tuple[str, Composition, float]]:
-    """Return (MP id, composition, formation energy per atom) of every row."""
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        return [
-            (
-                row["task_id"],
-                Composition(row["composition"]),
-                float(row["formation_energy_per_atom"]),
-            )
-            for row in csv.DictReader(handle)
-        ]
 
 
 def main() -> None:
@@ -52,10 +38,12 @@ def main() -> None:
     os.environ["MATFORGE_HOME"] = str(args.home)
     settings = load_settings()
     shared = args.shared or settings.shared_data_dir()
-    rows = read_mp_rows(shared / "mp_formation_energies.csv.gz")
-    by_elements: dict[frozenset[str], list[tuple[str, Composition, float]]] = {}
-    for row in rows:
-        by_elements.setdefault(frozenset(e.symbol for e in row[1]), []).append(row)
+    # the file's rows as written, legacy corrections and all (no move, no hull)
+    by_elements: dict[frozenset[str], list[OfflineRow]] = {}
+    for row in read_offline_rows(shared / OFFLINE_FILE):
+        if isinstance(row, OfflineRow):
+            key = frozenset(e.symbol for e in row.composition)
+            by_elements.setdefault(key, []).append(row)
     tolerance = settings.candidates.stable_e_above_hull
     with StoreFactory(settings) as factory:
         candidates = ranked_candidates(factory.store("candidates"))
@@ -67,7 +55,14 @@ def main() -> None:
         entries = [PDEntry(Composition(el), 0.0) for el in elements]
         for key, phases in by_elements.items():
             if key <= elements:
-                entries += [PDEntry(c, e * c.num_atoms, name=i) for i, c, e in phases]
+                entries += [
+                    PDEntry(
+                        r.composition,
+                        r.formation_energy_per_atom * r.composition.num_atoms,
+                        name=r.material_id,
+                    )
+                    for r in phases
+                ]
         diagram = PhaseDiagram(entries)
         e_form = cand["formation_energy_per_atom"]
         raw = e_form - diagram.get_hull_energy_per_atom(comp)

@@ -169,12 +169,12 @@ def validate(
     if as_json:
         echo_json(summary.as_dict())
     else:
-        _print_gpaw(summary, sample)
+        _print_gpaw(summary, drawn=isinstance(sample, SunSample))
     if summary.rows and summary.failed == len(summary.rows):
         raise SystemExit(1)
 
 
-def _print_gpaw(summary: ValidationSummary, sample: Selection | None) -> None:
+def _print_gpaw(summary: ValidationSummary, *, drawn: bool) -> None:
     """Print a GPAW validation's table (and the S.U.N. verdict of a draw)."""
     if not summary.rows:
         click.echo("no candidates; run `matforge build candidates` first?")
@@ -188,9 +188,6 @@ def _print_gpaw(summary: ValidationSummary, sample: Selection | None) -> None:
         f"DFT validation with GPAW (settings {summary.settings_hash}) in "
         f"{summary.seconds:.0f} s"
     )
-    from matforge.flows.dft import SunSample
-
-    drawn = isinstance(sample, SunSample)
     heads = [head for head, _ in VALIDATION_COLUMNS]
     if drawn:
         heads[0] = "draw"

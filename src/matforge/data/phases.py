@@ -491,14 +491,15 @@ def offline_phases(shared_dir: str | Path, include_mp20: bool = True) -> Offline
         if not path.is_file():
             raise DataNotFoundError(f"reference phases data {path} not found")
     formulas = folder / HYDRIDE_FORMULAS_FILE
-    if formulas.is_file():
+    formulas_file = str(formulas) if formulas.is_file() else None
+    if formulas_file is not None:
         paths.append(formulas)
     stamp = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
     return _offline_phases(
         str(phases),
         str(references),
         tuple(str(p) for p in extra),
-        str(formulas) if formulas.is_file() else None,
+        formulas_file,
         stamp,
     )
 
