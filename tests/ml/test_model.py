@@ -47,8 +47,9 @@ def _rotation(seed: int) -> torch.Tensor:
     return q
 
 
-def test_encoder_is_invariant(seed_structures):
-    model = tiny_model()
+@pytest.mark.parametrize("encoder_composition", [False, True])
+def test_encoder_is_invariant(seed_structures, encoder_composition):
+    model = tiny_model(encoder_composition=encoder_composition)
     b = _batch(seed_structures[:4])
     mu, log_var = _encode(model, b)
     # rotation (or reflection) of the whole crystal: lattice rows rotate
@@ -75,6 +76,24 @@ def test_encoder_is_invariant(seed_structures):
     )
     mu_p, _ = _encode(model, b, frac=b.frac_coords[perm], types=b.atom_types[perm])
     assert torch.allclose(mu, mu_p, atol=1e-8)
+
+
+def test_encoder_composition_tells_a_supercell_from_its_cell(seed_structures):
+    """Mean-pooled atom features cannot tell a cell from its supercell; the
+    encoder that also reads the composition and atom count can."""
+    cell = seed_structures[0]
+    supercell = cell.copy()
+    supercell.make_supercell([2, 1, 1])
+    for flag, same in ((False, True), (True, False)):
+        model = tiny_model(encoder_composition=flag, max_atoms=4 * len(cell))
+        mu, _ = _encode(model, _batch([cell, supercell]))
+        assert torch.allclose(mu[0], mu[1], atol=1e-8) is same, flag
+    # the flag goes into the config and back through a checkpoint
+    model = tiny_model(encoder_composition=True).float()
+    loaded = CrystalDiffusionVAE.from_bytes(model.to_bytes())
+    assert loaded.config()["encoder_composition"] is True
+    b = Batch.from_data_list([structure_to_data(s) for s in seed_structures[:3]])
+    assert torch.equal(_encode(loaded, b)[0], _encode(model, b)[0])
 
 
 def _score(model, b, z, frac, lattice, types=None):
@@ -132,3 +151,27 @@ def test_losses_are_finite_and_logged(seed_structures):
     assert expected | {"property"} == set(out)
     assert all(torch.isfinite(v) for v in out.values())
     out["loss"].backward()
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_detached_lattice_head_learns_from_its_own_loss_only(seed_structures, detach):
+    """Without teacher forcing the score network denoises in the predicted
+    lattice; detach_lattice keeps that loss's gradient off the lattice head."""
+    model = tiny_model(
+        detach_lattice=detach, cost_lattice=0.0, cost_natom=0.0, beta=0.0
+    ).float()
+    # normalisers of real cells, so no decoded length or angle sits at a clamp
+    model.set_normalisers(
+        torch.tensor([2.0, 2.2, 2.8, 87.0, 87.0, 90.0]),
+        torch.tensor([0.4, 0.4, 0.9, 16.0, 17.0, 20.0]),
+        0.0,
+        1.0,
+    )
+    model.train()
+    b = Batch.from_data_list([structure_to_data(s) for s in seed_structures[:4]])
+    out = model.loss(b, torch.Generator().manual_seed(0), teacher_forcing=False)
+    out["loss"].backward()
+    grad = sum(p.grad.abs().sum() for p in model.fc_lattice.parameters())
+    assert bool(grad == 0) is detach
+    # the score network trains either way
+    assert sum(p.grad.abs().sum() for p in model.dec_blocks.parameters()) > 0

@@ -153,6 +153,9 @@ def build_model(settings: GeneratorSettings) -> CrystalDiffusionVAE:
         max_atoms=settings.max_atoms,
         num_noise_levels=settings.num_noise_levels,
         beta=settings.beta,
+        cost_composition=settings.cost_composition,
+        encoder_composition=settings.encoder_composition,
+        detach_lattice=settings.detach_lattice,
     )
 
 

@@ -81,6 +81,18 @@ class CrystalDiffusionVAE(nn.Module):
     max_neighbors
         Each atom's nearest neighbours kept in both graphs (CDVAE: 20);
         None keeps every neighbour within the cutoff.
+    encoder_composition
+        The encoder's readout also reads the crystal's composition (atom
+        fractions) and atom count, besides the pooled atom features. CDVAE's
+        encoder pools atom features only, and a mean over atoms cannot tell
+        a cell's atom count, so its atom-count and composition heads must
+        learn both back from the structure; here they are handed to the
+        latent directly. The generative path (prior, heads, score network)
+        is unchanged.
+    detach_lattice
+        After teacher forcing, the score network denoises in the predicted
+        lattice; with this, no gradient of the denoising loss reaches the
+        lattice head through it, which then learns from its own loss only.
     """
 
     def __init__(
@@ -107,6 +119,8 @@ class CrystalDiffusionVAE(nn.Module):
         cost_property: float = 1.0,
         avg_neighbors: float = 32.0,
         max_neighbors: int | None = None,
+        encoder_composition: bool = False,
+        detach_lattice: bool = False,
     ) -> None:
         super().__init__()
         self._config: dict[str, Any] = {
@@ -131,6 +145,8 @@ class CrystalDiffusionVAE(nn.Module):
             "cost_property": cost_property,
             "avg_neighbors": avg_neighbors,
             "max_neighbors": max_neighbors,
+            "encoder_composition": encoder_composition,
+            "detach_lattice": detach_lattice,
         }
         self.latent_dim = latent_dim
         self.cutoff = cutoff
@@ -159,7 +175,13 @@ class CrystalDiffusionVAE(nn.Module):
             InteractionBlock(hidden_dim, num_basis, avg_neighbors)
             for _ in range(num_encoder_layers)
         )
-        self.enc_readout = mlp(hidden_dim, hidden_dim, 2 * latent_dim)
+        self.encoder_composition = encoder_composition
+        self.detach_lattice = detach_lattice
+        if encoder_composition:
+            self.enc_composition = nn.Linear(MAX_Z, hidden_dim)
+            self.enc_count = nn.Embedding(max_atoms + 1, hidden_dim)
+        readout_in = 3 * hidden_dim if encoder_composition else hidden_dim
+        self.enc_readout = mlp(readout_in, hidden_dim, 2 * latent_dim)
         # Heads on z.
         self.fc_num_atoms = mlp(latent_dim, hidden_dim, max_atoms + 1)
         self.fc_lattice = mlp(latent_dim, hidden_dim, 6)
@@ -275,6 +297,16 @@ class CrystalDiffusionVAE(nn.Module):
         for block in self.enc_blocks:
             h = block(h, edges.src, edges.dst, rbf, env)
         pooled = scatter(h, batch, dim=0, dim_size=len(num_atoms), reduce="mean")
+        if self.encoder_composition:
+            fractions = scatter(
+                F.one_hot(atom_types - 1, MAX_Z).to(h.dtype),
+                batch,
+                dim=0,
+                dim_size=len(num_atoms),
+                reduce="mean",
+            )
+            count = self.enc_count(num_atoms.clamp(max=self.max_atoms))
+            pooled = torch.cat([pooled, self.enc_composition(fractions), count], -1)
         mu, log_var = self.enc_readout(pooled).chunk(2, dim=-1)
         return mu, log_var.clamp(-10.0, 10.0)
 
@@ -445,7 +477,8 @@ class CrystalDiffusionVAE(nn.Module):
         if teacher_forcing:
             seen_lattice = data.lattice
         else:
-            lengths, angles = self.decode_lattice(out.lattice, num_atoms)
+            predicted = out.lattice.detach() if self.detach_lattice else out.lattice
+            lengths, angles = self.decode_lattice(predicted, num_atoms)
             seen_lattice = lattice_params_to_matrix(lengths, angles)
         # Denoising: independent coordinate and type noise levels per crystal.
         level = torch.randint(
