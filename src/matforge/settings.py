@@ -353,14 +353,14 @@ class GeneratorSettings(BaseModel):
     )
     max_atoms: int = Field(default=20, ge=1, description="Largest atom count.")
     detach_lattice: bool = Field(
-        default=False,
+        default=True,
         description="After teacher forcing, keep the denoising loss's gradient "
         "off the lattice head (the score network still sees the predicted "
         "lattice); False: CDVAE's, whose pull left predicted cells 24 % too "
         "large on the training crystals themselves.",
     )
     encoder_composition: bool = Field(
-        default=False,
+        default=True,
         description="The encoder also reads each crystal's composition and atom "
         "count; False: CDVAE's, which pools atom features only (test atom counts "
         "right for 56 % of crystals, against 99 % with it).",
@@ -370,7 +370,7 @@ class GeneratorSettings(BaseModel):
     )
     beta: float = Field(default=0.01, ge=0, description="Weight of the KL loss.")
     cost_composition: float = Field(
-        default=1.0,
+        default=10.0,
         ge=0,
         description="Weight of the composition head's loss (CDVAE: 1; 10 on "
         "these few hundred crystals keeps similar metals apart).",
