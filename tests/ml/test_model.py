@@ -1,4 +1,5 @@
 import io
+import json
 
 import pytest
 import torch
@@ -94,6 +95,15 @@ def test_encoder_composition_tells_a_supercell_from_its_cell(seed_structures):
     assert loaded.config()["encoder_composition"] is True
     b = Batch.from_data_list([structure_to_data(s) for s in seed_structures[:3]])
     assert torch.equal(_encode(loaded, b)[0], _encode(model, b)[0])
+    # a checkpoint written before these options loads as the model it was
+    old = tiny_model().float()
+    checkpoint = old.checkpoint()
+    config = json.loads(checkpoint["config"])
+    del config["encoder_composition"], config["detach_lattice"]
+    checkpoint["config"] = json.dumps(config)
+    again = CrystalDiffusionVAE.from_checkpoint(checkpoint)
+    assert again.config()["encoder_composition"] is False
+    assert torch.equal(_encode(again, b)[0], _encode(old, b)[0])
 
 
 def _score(model, b, z, frac, lattice, types=None):

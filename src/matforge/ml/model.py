@@ -1,7 +1,8 @@
 """A lightweight Crystal Diffusion VAE (after Xie et al., ICLR 2022).
 
 - an invariant periodic message-passing encoder gives the mean and
-  log-variance of a latent ``z``;
+  log-variance of a latent ``z`` (optionally reading the composition and the
+  atom count beside the pooled atom features: ``encoder_composition``);
 - heads on ``z`` predict the number of atoms, the lattice (lengths scaled by
   ``N^(1/3)`` and angles, normalised), the composition and the storage score;
 - a score network conditioned on ``z`` takes noised fractional coordinates and
