@@ -39,6 +39,17 @@ from matforge.ml.noise import (
 CHECKPOINT_FORMAT = 1
 
 
+def atom_fractions(
+    atom_types: Tensor,
+    batch: Tensor,
+    num_crystals: int,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Return each crystal's composition as ``(B, MAX_Z)`` atom fractions."""
+    onehot = F.one_hot(atom_types - 1, MAX_Z).to(dtype)
+    return scatter(onehot, batch, dim=0, dim_size=num_crystals, reduce="mean")
+
+
 @dataclass
 class HeadOutputs:
     """What the heads predict from a latent ``z`` (one row per crystal)."""
@@ -299,13 +310,7 @@ class CrystalDiffusionVAE(nn.Module):
             h = block(h, edges.src, edges.dst, rbf, env)
         pooled = scatter(h, batch, dim=0, dim_size=len(num_atoms), reduce="mean")
         if self.encoder_composition:
-            fractions = scatter(
-                F.one_hot(atom_types - 1, MAX_Z).to(h.dtype),
-                batch,
-                dim=0,
-                dim_size=len(num_atoms),
-                reduce="mean",
-            )
+            fractions = atom_fractions(atom_types, batch, len(num_atoms), h.dtype)
             count = self.enc_count(num_atoms.clamp(max=self.max_atoms))
             pooled = torch.cat([pooled, self.enc_composition(fractions), count], -1)
         mu, log_var = self.enc_readout(pooled).chunk(2, dim=-1)
@@ -462,8 +467,7 @@ class CrystalDiffusionVAE(nn.Module):
         lattice = F.mse_loss(
             out.lattice, self.lattice_target(data.lengths, data.angles, num_atoms)
         )
-        onehot = F.one_hot(data.atom_types - 1, MAX_Z).float()
-        composition = scatter(onehot, batch, dim=0, dim_size=n_crystals, reduce="mean")
+        composition = atom_fractions(data.atom_types, batch, n_crystals)
         comp_loss = (
             -(composition * F.log_softmax(out.composition_logits, dim=-1))
             .sum(-1)
