@@ -9,6 +9,7 @@ campaign live here, train and generate, each with its Maker.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -46,28 +47,52 @@ PRETRAIN_FILES = {"train": "train.csv", "val": "val.csv"}
 
 
 def load_hydride_graphs(
-    factory: StoreFactory, max_atoms: int, canonical: bool = True
+    factory: StoreFactory,
+    max_atoms: int,
+    canonical: bool = True,
+    max_e_above_hull: float | None = None,
 ) -> tuple[list[Data], list[Structure]]:
     """Read every hydride with at most ``max_atoms`` sites as PyG graphs.
 
     Sorted by material id, so a seeded split picks the same crystals again;
-    ``canonical`` reads them in their canonical (Niggli) cell.
+    ``canonical`` reads them in their canonical (Niggli) cell;
+    ``max_e_above_hull`` leaves out the crystals known to lie further above
+    the hull (eV/atom; those of unknown distance are kept).
     """
     from pymatgen.core import Structure
 
     from matforge.ml.data import structure_to_data
 
     docs = factory.store("hydrides").query(
-        properties=["material_id", "structure", "storage_score", "nsites"]
+        properties=[
+            "material_id",
+            "structure",
+            "storage_score",
+            "nsites",
+            "e_above_hull",
+        ]
     )
-    docs = sorted(
-        (d for d in docs if d.get("nsites", 0) <= max_atoms),
-        key=lambda d: d["material_id"],
-    )
+    docs = [d for d in docs if d.get("nsites", 0) <= max_atoms]
+    kept = [d for d in docs if not _above_hull(d.get("e_above_hull"), max_e_above_hull)]
+    if max_e_above_hull is not None:
+        logger.info(
+            "generator data: %d of %d hydrides within %g eV/atom of the hull "
+            "(or of unknown distance)",
+            len(kept),
+            len(docs),
+            max_e_above_hull,
+        )
+    docs = sorted(kept, key=lambda d: d["material_id"])
     if len(docs) < 3:
+        within = (
+            ""
+            if max_e_above_hull is None
+            else f" within {max_e_above_hull:g} eV/atom of the hull"
+        )
         raise DataNotFoundError(
             f"the hydrides collection holds {len(docs)} crystals of at most "
-            f"{max_atoms} sites; run `matforge ingest offline` first"
+            f"{max_atoms} sites{within}; run `matforge ingest offline` first"
+            + (" or raise ml.max_e_above_hull" if within else "")
         )
     graphs, structures = [], []
     for doc in docs:
@@ -82,6 +107,14 @@ def load_hydride_graphs(
         )
         structures.append(structure)
     return graphs, structures
+
+
+def _above_hull(e_above_hull: Any, limit: float | None) -> bool:
+    """Whether a known energy above the hull exceeds ``limit`` (None: no limit)."""
+    if limit is None or e_above_hull is None:
+        return False
+    value = float(e_above_hull)
+    return math.isfinite(value) and value > limit
 
 
 def load_pretrain_graphs(
@@ -236,7 +269,7 @@ def _train_generator(
     from matforge.ml.train import fit_normalisers, train_model
 
     graphs, _ = load_hydride_graphs(
-        factory, settings.max_atoms, settings.canonical_cell
+        factory, settings.max_atoms, settings.canonical_cell, settings.max_e_above_hull
     )
     split = split_indices(len(graphs), settings.seed)
     parts = {name: [graphs[i] for i in idx] for name, idx in split.items()}
@@ -341,6 +374,8 @@ def _train_generator(
         "learning_rate": settings.learning_rate,
         "patience": settings.patience,
         "canonical_cell": settings.canonical_cell,
+        "max_e_above_hull": settings.max_e_above_hull,
+        "hydrides_trained_on": len(graphs),
         "selection": "validation cost_coord * coord + cost_type * type loss",
         **_schedule(settings),
         "final": result.history[-1] if result.history else {},
