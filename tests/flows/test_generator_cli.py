@@ -85,6 +85,54 @@ def test_generate_without_a_model_says_so(store_with_hydrides):
     assert "matforge train" in result.output
 
 
+def test_hull_limit_leaves_out_the_crystals_above_it(store_with_hydrides, monkeypatch):
+    with StoreFactory(load_settings()) as factory:
+        hydrides = list(
+            factory.store("hydrides").query(
+                properties=["material_id", "e_above_hull", "nsites"]
+            )
+        )
+    known = sorted(
+        d["e_above_hull"] for d in hydrides if d.get("e_above_hull") is not None
+    )
+    assert len(known) > 6
+    limit = known[len(known) // 2]
+    above = {
+        d["material_id"]
+        for d in hydrides
+        if d.get("e_above_hull") is not None and d["e_above_hull"] > limit
+    }
+    wanted = {d["material_id"] for d in hydrides if d.get("nsites", 0) <= 20} - above
+    assert above
+    assert wanted
+    monkeypatch.setenv("MATFORGE_ML__MAX_E_ABOVE_HULL", str(limit))
+    result = CliRunner().invoke(cli, ["train", "--quick", "--json"])
+    assert result.exit_code == 0, result.output
+    with StoreFactory(load_settings()) as factory:
+        doc, _ = load_model(factory)
+    trained_on = {i for ids in doc.split.values() for i in ids}
+    assert trained_on == wanted
+    assert doc.training["max_e_above_hull"] == limit
+    assert doc.training["hydrides_trained_on"] == len(wanted)
+
+
+def test_hull_limit_that_leaves_too_few_crystals_names_the_setting(monkeypatch):
+    from matforge.errors import DataNotFoundError
+    from matforge.flows.generator import load_hydride_graphs
+
+    monkeypatch.setenv("MATFORGE_STORE__URI", f"memory://{uuid.uuid4().hex}")
+    with StoreFactory(load_settings()) as factory:
+        factory.store("hydrides").update(
+            [
+                {"material_id": f"mp-{i}", "nsites": 2, "e_above_hull": e}
+                for i, e in enumerate([0.3, 0.5, float("nan"), 0.01])
+            ],
+            key="material_id",
+        )
+        with pytest.raises(DataNotFoundError, match=r"ml\.max_e_above_hull"):
+            load_hydride_graphs(factory, 20, max_e_above_hull=0.1)
+
+
 def test_generate_metrics_are_printed_and_stored(store_with_hydrides):
     runner = CliRunner()
     assert runner.invoke(cli, ["train", "--quick"]).exit_code == 0
