@@ -561,7 +561,7 @@ def structure_content(structure: Structure, decimals: int = 4) -> dict[str, Any]
     }
 
 
-def _split_crystals(
+def split_crystals(
     factory: StoreFactory, model_doc: ModelDoc
 ) -> dict[str, tuple[list[Data], list[Structure]]]:
     """Return the graphs and structures of a model's splits still in the store."""
@@ -612,7 +612,7 @@ def generator_diagnostics(
         return stored
     from matforge.ml.runtime import torch_threads
 
-    parts = _split_crystals(factory, model_doc)
+    parts = split_crystals(factory, model_doc)
     start = time.perf_counter()
     with torch_threads(settings.threads):
         table = compute(
@@ -655,7 +655,7 @@ def evaluate_generator(
     if not docs:
         raise MatforgeError("no generated candidates to evaluate")
     model_doc, model = load_model(factory, docs[0].model_id, device)
-    parts = _split_crystals(factory, model_doc)
+    parts = split_crystals(factory, model_doc)
     test_graphs, test_structures = parts["test"]
     found = None
     if diagnostics:
