@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import inspect
 import json
 import statistics
 import sys
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="MATFORGE_HOME (default: the environment's)")
     parser.add_argument("--model", help="model id (default: the latest)")
@@ -36,7 +37,11 @@ def main() -> int:
         "--potential", help="ML potential (default: run.potential, the campaigns')"
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = _arguments()
     if args.home:
         import os
 
@@ -55,6 +60,9 @@ def main() -> int:
 
     settings = load_settings()
     p = settings.candidates
+    # the candidates' rules, as the candidates builder applies them
+    accepted = inspect.signature(candidate_problems).parameters
+    rules = {k: v for k, v in p.model_dump().items() if k in accepted}
     with StoreFactory(settings) as factory:
         doc, _ = load_model(factory, args.model)
         graphs, structures = split_crystals(factory, doc)[args.split]
@@ -93,13 +101,7 @@ def main() -> int:
             converged=bool(result.converged),
             formation_energy_per_atom=row.formation_energy_per_atom,
             e_above_hull=row.e_above_hull,
-            min_distance=p.min_distance,
-            require_converged=p.require_converged,
-            charge_neutrality=p.charge_neutrality,
-            oxidation_states=p.oxidation_states,
-            metallic_exempt=p.metallic_exempt,
-            max_formation_energy_per_atom=p.max_formation_energy_per_atom,
-            max_e_above_hull=p.max_e_above_hull,
+            **rules,
         )
         found = reason_kinds(problems)
         kinds.update(found)
