@@ -113,7 +113,7 @@ def test_hull_limit_leaves_out_the_crystals_above_it(store_with_hydrides, monkey
     trained_on = {i for ids in doc.split.values() for i in ids}
     assert trained_on == wanted
     assert doc.training["max_e_above_hull"] == limit
-    assert doc.training["hydrides_trained_on"] == len(wanted)
+    assert doc.training["hydrides_split"] == len(wanted)
 
 
 def test_hull_limit_that_leaves_too_few_crystals_names_the_setting(monkeypatch):

@@ -375,7 +375,7 @@ def _train_generator(
         "patience": settings.patience,
         "canonical_cell": settings.canonical_cell,
         "max_e_above_hull": settings.max_e_above_hull,
-        "hydrides_trained_on": len(graphs),
+        "hydrides_split": len(graphs),
         "selection": "validation cost_coord * coord + cost_type * type loss",
         **_schedule(settings),
         "final": result.history[-1] if result.history else {},
