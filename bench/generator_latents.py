@@ -62,9 +62,9 @@ def _head_figures(model, z, settings, seed: int) -> dict[str, float]:
     """Composition entropy, elements per crystal and small-cell share of latents."""
     with torch.no_grad():
         heads = model.heads(z)
-        logits = heads.composition_logits.masked_fill(
-            model.element_mask <= 0, -math.inf
-        )
+        logits = (
+            heads.composition_logits / settings.composition_temperature
+        ).masked_fill(model.element_mask <= 0, -math.inf)
         p = torch.softmax(logits, dim=-1)
         entropy = -(torch.where(p > 0, p * p.log(), torch.zeros_like(p))).sum(-1)
         generators = [crystal_generator(seed, i) for i in range(len(z))]
@@ -91,13 +91,7 @@ def main() -> None:
 
     batch = Batch.from_data_list(graphs)
     with torch.no_grad():
-        mu, logvar = model.encode(
-            batch.atom_types,
-            batch.frac_coords,
-            batch.lattice,
-            batch.num_atoms,
-            batch.batch,
-        )
+        mu, logvar = model.encode_batch(batch)
     sd = torch.exp(0.5 * logvar)
     rng = torch.Generator().manual_seed(args.seed)
     sources = {"prior": torch.randn(args.samples, mu.shape[1], generator=rng)}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import inspect
 import json
 import statistics
 import sys
@@ -60,9 +59,6 @@ def main() -> int:
 
     settings = load_settings()
     p = settings.candidates
-    # the candidates' rules, as the candidates builder applies them
-    accepted = inspect.signature(candidate_problems).parameters
-    rules = {k: v for k, v in p.model_dump().items() if k in accepted}
     with StoreFactory(settings) as factory:
         doc, _ = load_model(factory, args.model)
         graphs, structures = split_crystals(factory, doc)[args.split]
@@ -101,7 +97,7 @@ def main() -> int:
             converged=bool(result.converged),
             formation_energy_per_atom=row.formation_energy_per_atom,
             e_above_hull=row.e_above_hull,
-            **rules,
+            **p.validity_rules(),
         )
         found = reason_kinds(problems)
         kinds.update(found)

@@ -224,6 +224,18 @@ class CandidateSettings(BaseModel):
         "relative to the offline data folder (or absolute).",
     )
 
+    def validity_rules(self) -> dict[str, Any]:
+        """Return the rules of :func:`matforge.core.validity.candidate_problems`."""
+        return {
+            "min_distance": self.min_distance,
+            "require_converged": self.require_converged,
+            "charge_neutrality": self.charge_neutrality,
+            "oxidation_states": self.oxidation_states,
+            "metallic_exempt": self.metallic_exempt,
+            "max_formation_energy_per_atom": self.max_formation_energy_per_atom,
+            "max_e_above_hull": self.max_e_above_hull,
+        }
+
 
 class ScoreSettings(BaseModel):
     """Parameters of the Hydrogen Storage Score's energy factor.

@@ -41,13 +41,7 @@ def _tiny() -> CrystalDiffusionVAE:
 def _head_errors(model, graphs):
     batch = Batch.from_data_list(graphs)
     with torch.no_grad():
-        mu, _ = model.encode(
-            batch.atom_types,
-            batch.frac_coords,
-            batch.lattice,
-            batch.num_atoms,
-            batch.batch,
-        )
+        mu, _ = model.encode_batch(batch)
         heads = model.heads(mu)
         natom_ok = (heads.num_atoms_logits.argmax(-1) == batch.num_atoms).float()
         lengths, _angles = model.decode_lattice(heads.lattice, batch.num_atoms)

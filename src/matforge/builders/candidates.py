@@ -402,13 +402,7 @@ class CandidateBuilder(Builder):
             converged=bool(doc.get("converged")),
             formation_energy_per_atom=e_form,
             e_above_hull=e_hull,
-            min_distance=p.min_distance,
-            require_converged=p.require_converged,
-            charge_neutrality=p.charge_neutrality,
-            oxidation_states=p.oxidation_states,
-            metallic_exempt=p.metallic_exempt,
-            max_formation_energy_per_atom=p.max_formation_energy_per_atom,
-            max_e_above_hull=p.max_e_above_hull,
+            **p.validity_rules(),
         )
         entry = None
         symbol = number = None

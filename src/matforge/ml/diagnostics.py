@@ -133,9 +133,7 @@ def head_accuracy(
     count_ok = comp_ok = total = 0
     for cpu_data in DataLoader(list(graphs), batch_size=settings.batch_size):
         data = cpu_data.to(dev)
-        mu, _ = model.encode(
-            data.atom_types, data.frac_coords, data.lattice, data.num_atoms, data.batch
-        )
+        mu, _ = model.encode_batch(data)
         generators = [crystal_generator(seed, total + k) for k in range(len(mu))]
         counts, _ = head_compositions(model, mu, generators, settings)
         _, types = head_compositions(

@@ -287,6 +287,12 @@ class CrystalDiffusionVAE(nn.Module):
         return cls.from_checkpoint(checkpoint)
 
     # -- encoder -----------------------------------------------------------
+    def encode_batch(self, data: Any) -> tuple[Tensor, Tensor]:
+        """Return :meth:`encode` of a batch of crystal graphs."""
+        return self.encode(
+            data.atom_types, data.frac_coords, data.lattice, data.num_atoms, data.batch
+        )
+
     def encode(
         self,
         atom_types: Tensor,
@@ -454,9 +460,7 @@ class CrystalDiffusionVAE(nn.Module):
         batch = data.batch
         n_crystals = len(num_atoms)
         device = data.frac_coords.device
-        mu, log_var = self.encode(
-            data.atom_types, data.frac_coords, data.lattice, num_atoms, batch
-        )
+        mu, log_var = self.encode_batch(data)
         eps = torch.randn(mu.shape, generator=generator, device=device)
         z = mu + torch.exp(0.5 * log_var) * eps
         kl = torch.mean(-0.5 * torch.sum(1 + log_var - mu**2 - log_var.exp(), dim=-1))

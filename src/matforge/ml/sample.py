@@ -423,13 +423,7 @@ def reconstruct_crystals(
     for cpu_data in DataLoader(list(graphs), batch_size=settings.batch_size):
         data = cpu_data.to(dev)
         with torch.no_grad():
-            mu, _ = model.encode(
-                data.atom_types,
-                data.frac_coords,
-                data.lattice,
-                data.num_atoms,
-                data.batch,
-            )
+            mu, _ = model.encode_batch(data)
         generators = [
             crystal_generator(seed, len(out) + k) for k in range(len(data.num_atoms))
         ]
