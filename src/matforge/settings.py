@@ -379,6 +379,12 @@ class GeneratorSettings(BaseModel):
         "lattice); False: CDVAE's, whose pull left predicted cells 24 % too "
         "large on the training crystals themselves.",
     )
+    decoder: Literal["invariant", "equivariant"] = Field(
+        default="invariant",
+        description="Blocks of the score network: distance-only messages "
+        "(invariant) or messages that also carry vector features, so the score "
+        "sees bond angles (equivariant; CDVAE's GemNet decoder is directional).",
+    )
     encoder_composition: bool = Field(
         default=True,
         description="The encoder also reads each crystal's composition and atom "

@@ -119,8 +119,9 @@ def _score(model, b, z, frac, lattice, types=None):
     )
 
 
-def test_coordinate_score_rotates_with_the_crystal(seed_structures):
-    model = tiny_model()
+@pytest.mark.parametrize("decoder", ["invariant", "equivariant"])
+def test_coordinate_score_rotates_with_the_crystal(seed_structures, decoder):
+    model = tiny_model(decoder=decoder)
     b = _batch(seed_structures[:3])
     z = torch.randn(3, 8, generator=torch.Generator().manual_seed(3)).double()
     frac = torch.remainder(b.frac_coords + 0.05 * torch.randn_like(b.frac_coords), 1)
@@ -134,6 +135,44 @@ def test_coordinate_score_rotates_with_the_crystal(seed_structures):
     moved = torch.remainder(frac + torch.tensor([0.2, 0.4, 0.6]).double(), 1.0) + 1.0
     score_t, _ = _score(model, b, z, moved, b.lattice)
     assert torch.allclose(score_t, score, atol=1e-8)
+
+
+def _bent_triatomic(angle_deg: float):
+    """Frac coords of an A-B-A unit in a large cube, bond angle ``angle_deg``
+    at B, both bonds 1.5 A: every B-A distance is the same at any angle."""
+    length = 20.0
+    half = torch.deg2rad(torch.tensor(angle_deg, dtype=torch.float64)) / 2
+    centre = torch.tensor([10.0, 10.0, 10.0], dtype=torch.float64)
+    arm = 1.5 * torch.stack([torch.sin(half), torch.cos(half), torch.zeros(())])
+    mirrored = arm * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    cart = torch.stack([centre, centre + arm, centre + mirrored])
+    return cart / length, torch.eye(3, dtype=torch.float64)[None] * length
+
+
+def test_equivariant_decoder_sees_bond_angles():
+    """B's own features see only its two equal bond lengths to distance-only
+    messages, so with a cut-off that leaves A-A out, B's type logits cannot
+    depend on the bond angle; vector features make them depend on it."""
+    z = torch.zeros(1, 8, dtype=torch.float64)
+    types = torch.tensor([3, 1, 1])  # B first
+    num_atoms = torch.tensor([3])
+    batch = torch.zeros(3, dtype=torch.long)
+    sigma = torch.full((3,), 0.3, dtype=torch.float64)
+    for decoder, differs in (("invariant", False), ("equivariant", True)):
+        # cut-off 2.0 A: the A-A distances (2.6 and 2.9 A) are outside it
+        model = tiny_model(decoder=decoder, cutoff=2.0)
+        logits = []
+        for angle in (120.0, 150.0):
+            frac, lattice = _bent_triatomic(angle)
+            _, out = model.score(z, types, frac, lattice, num_atoms, batch, sigma)
+            logits.append(out[0])
+        gap = (logits[0] - logits[1]).abs().max().item()
+        assert (gap > 1e-6) is differs, (decoder, gap)
+
+
+def test_unknown_decoder_is_refused():
+    with pytest.raises(ValueError, match="decoder"):
+        tiny_model(decoder="gemnet")
 
 
 def test_checkpoint_round_trips_exactly(seed_structures):

@@ -189,6 +189,7 @@ def build_model(settings: GeneratorSettings) -> CrystalDiffusionVAE:
         cost_composition=settings.cost_composition,
         encoder_composition=settings.encoder_composition,
         detach_lattice=settings.detach_lattice,
+        decoder=settings.decoder,
     )
 
 

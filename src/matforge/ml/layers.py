@@ -84,3 +84,64 @@ class InteractionBlock(nn.Module):
         summed = scatter(message, src, dim=0, dim_size=h.shape[0], reduce="sum")
         summed = summed / self.avg_neighbors
         return self.norm(h + self.update(torch.cat([h, summed], dim=-1)))
+
+
+class EquivariantBlock(nn.Module):
+    """A message and update step on scalar and vector atom features.
+
+    Each atom carries invariant features ``h`` ``(N, H)`` and vector features
+    ``v`` ``(N, 3, H)`` that rotate with the crystal (the design of PaiNN,
+    Schütt et al. 2021). Messages mix the neighbours' vectors with the unit
+    vectors of the edges, so after one block ``h`` holds the angles between an
+    atom's bonds through the vectors' norms and dot products, which
+    distance-only messages (:class:`InteractionBlock`) cannot see. It costs
+    pairs, not the triplets of a directional network such as GemNet (CDVAE's
+    decoder).
+
+    Parameters
+    ----------
+    hidden_dim
+        Width of the scalar and of the vector features.
+    num_basis
+        Number of radial basis functions.
+    avg_neighbors
+        Constant the summed messages are divided by.
+    """
+
+    def __init__(self, hidden_dim: int, num_basis: int, avg_neighbors: float) -> None:
+        super().__init__()
+        self.message = mlp(hidden_dim, hidden_dim, 3 * hidden_dim, num_hidden=1)
+        self.filter = nn.Linear(num_basis, 3 * hidden_dim)
+        self.mix_u = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.mix_v = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.update = mlp(2 * hidden_dim, hidden_dim, 3 * hidden_dim, num_hidden=1)
+        self.norm = nn.LayerNorm(hidden_dim)
+        self.avg_neighbors = avg_neighbors
+
+    def forward(
+        self,
+        h: Tensor,
+        v: Tensor,
+        src: Tensor,
+        dst: Tensor,
+        rbf: Tensor,
+        envelope: Tensor,
+        unit: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """Update ``h`` ``(N, H)`` and ``v`` ``(N, 3, H)`` from edges ``src <- dst``.
+
+        ``unit`` holds the ``(E, 3)`` unit vectors from each source atom to
+        its neighbour's image.
+        """
+        x = self.message(h)[dst] * self.filter(rbf) * envelope[:, None]
+        gate_v, gate_dir, dh = x.chunk(3, dim=-1)
+        dv = v[dst] * gate_v[:, None, :] + unit[:, :, None] * gate_dir[:, None, :]
+        n = h.shape[0]
+        h = h + scatter(dh, src, dim=0, dim_size=n, reduce="sum") / self.avg_neighbors
+        v = v + scatter(dv, src, dim=0, dim_size=n, reduce="sum") / self.avg_neighbors
+        u, w = self.mix_u(v), self.mix_v(v)
+        w_norm = torch.sqrt((w**2).sum(dim=1) + 1e-8)
+        a_vv, a_sv, a_ss = self.update(torch.cat([h, w_norm], dim=-1)).chunk(3, -1)
+        v = v + a_vv[:, None, :] * u
+        h = self.norm(h + a_sv * (u * w).sum(dim=1) + a_ss)
+        return h, v

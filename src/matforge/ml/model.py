@@ -28,7 +28,13 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from matforge.ml.data import MAX_Z, lattice_params_to_matrix, periodic_edges
-from matforge.ml.layers import InteractionBlock, RadialBasis, cosine_envelope, mlp
+from matforge.ml.layers import (
+    EquivariantBlock,
+    InteractionBlock,
+    RadialBasis,
+    cosine_envelope,
+    mlp,
+)
 from matforge.ml.noise import (
     add_wrapped_noise,
     geometric_levels,
@@ -105,6 +111,13 @@ class CrystalDiffusionVAE(nn.Module):
         After teacher forcing, the score network denoises in the predicted
         lattice; with this, no gradient of the denoising loss reaches the
         lattice head through it, which then learns from its own loss only.
+    decoder
+        The score network's blocks: ``"invariant"`` passes distance-only
+        messages (:class:`~matforge.ml.layers.InteractionBlock`) and sums the
+        edge directions at the output; ``"equivariant"`` also carries vector
+        features (:class:`~matforge.ml.layers.EquivariantBlock`), so the
+        score can depend on bond angles, as CDVAE's directional decoder
+        (GemNet) does, and adds their projection to the edge sum.
     """
 
     def __init__(
@@ -133,6 +146,7 @@ class CrystalDiffusionVAE(nn.Module):
         max_neighbors: int | None = None,
         encoder_composition: bool = False,
         detach_lattice: bool = False,
+        decoder: str = "invariant",
     ) -> None:
         super().__init__()
         self._config: dict[str, Any] = {
@@ -159,7 +173,12 @@ class CrystalDiffusionVAE(nn.Module):
             "max_neighbors": max_neighbors,
             "encoder_composition": encoder_composition,
             "detach_lattice": detach_lattice,
+            "decoder": decoder,
         }
+        if decoder not in ("invariant", "equivariant"):
+            raise ValueError(
+                f"decoder must be 'invariant' or 'equivariant', not {decoder!r}"
+            )
         self.latent_dim = latent_dim
         self.cutoff = cutoff
         self.max_neighbors = max_neighbors
@@ -203,10 +222,14 @@ class CrystalDiffusionVAE(nn.Module):
         self.dec_embedding = nn.Embedding(MAX_Z + 1, hidden_dim)
         self.dec_latent = nn.Linear(latent_dim, hidden_dim)
         self.dec_sigma = nn.Linear(1, hidden_dim)
+        self.decoder = decoder
+        block = EquivariantBlock if decoder == "equivariant" else InteractionBlock
         self.dec_blocks = nn.ModuleList(
-            InteractionBlock(hidden_dim, num_basis, avg_neighbors)
+            block(hidden_dim, num_basis, avg_neighbors)
             for _ in range(num_decoder_layers)
         )
+        if decoder == "equivariant":
+            self.vector_out = nn.Linear(hidden_dim, 1, bias=False)
         self.edge_scalar = mlp(2 * hidden_dim + num_basis, hidden_dim, 1, num_hidden=1)
         self.type_out = mlp(hidden_dim, hidden_dim, MAX_Z, num_hidden=1)
         self.avg_neighbors = avg_neighbors
@@ -403,15 +426,20 @@ class CrystalDiffusionVAE(nn.Module):
             + self.dec_latent(z)[batch]
             + self.dec_sigma(torch.log(sigma_per_atom)[:, None])
         )
-        for block in self.dec_blocks:
-            h = block(h, edges.src, edges.dst, rbf, env)
+        directions = edges.vectors / edges.distances[:, None]
+        if self.decoder == "equivariant":
+            v = h.new_zeros(h.shape[0], 3, h.shape[1])
+            for block in self.dec_blocks:
+                h, v = block(h, v, edges.src, edges.dst, rbf, env, directions)
+        else:
+            for block in self.dec_blocks:
+                h = block(h, edges.src, edges.dst, rbf, env)
         scalars = (
             self.edge_scalar(
                 torch.cat([h[edges.src], h[edges.dst], rbf], dim=-1)
             ).squeeze(-1)
             * env
         )
-        directions = edges.vectors / edges.distances[:, None]
         out = scatter(
             scalars[:, None] * directions,
             edges.src,
@@ -420,6 +448,8 @@ class CrystalDiffusionVAE(nn.Module):
             reduce="sum",
         )
         out = out / self.avg_neighbors
+        if self.decoder == "equivariant":
+            out = out + self.vector_out(v).squeeze(-1)
         return out / sigma_per_atom[:, None], self.type_out(h)
 
     # -- training objective ---------------------------------------------------
