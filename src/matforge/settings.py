@@ -380,10 +380,11 @@ class GeneratorSettings(BaseModel):
         "large on the training crystals themselves.",
     )
     decoder: Literal["invariant", "equivariant"] = Field(
-        default="invariant",
-        description="Blocks of the score network: distance-only messages "
-        "(invariant) or messages that also carry vector features, so the score "
-        "sees bond angles (equivariant; CDVAE's GemNet decoder is directional).",
+        default="equivariant",
+        description="Blocks of the score network: messages that also carry "
+        "vector features, so the score sees bond angles (equivariant; CDVAE's "
+        "GemNet decoder is directional too), or distance-only messages "
+        "(invariant: COV-R 0.711 against 0.856, uniqueness 0.786 against 0.846).",
     )
     encoder_composition: bool = Field(
         default=True,
