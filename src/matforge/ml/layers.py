@@ -96,16 +96,9 @@ class EquivariantBlock(nn.Module):
     atom's bonds through the vectors' norms and dot products, which
     distance-only messages (:class:`InteractionBlock`) cannot see. It costs
     pairs, not the triplets of a directional network such as GemNet (CDVAE's
-    decoder).
-
-    Parameters
-    ----------
-    hidden_dim
-        Width of the scalar and of the vector features.
-    num_basis
-        Number of radial basis functions.
-    avg_neighbors
-        Constant the summed messages are divided by.
+    decoder). It takes :class:`InteractionBlock`'s parameters, so either can be
+    the score network's block; ``hidden_dim`` is the width of the scalar and of
+    the vector features.
     """
 
     def __init__(self, hidden_dim: int, num_basis: int, avg_neighbors: float) -> None:
