@@ -99,11 +99,20 @@ def test_encoder_composition_tells_a_supercell_from_its_cell(seed_structures):
     old = tiny_model().float()
     checkpoint = old.checkpoint()
     config = json.loads(checkpoint["config"])
-    del config["encoder_composition"], config["detach_lattice"]
+    del config["encoder_composition"], config["detach_lattice"], config["decoder"]
     checkpoint["config"] = json.dumps(config)
     again = CrystalDiffusionVAE.from_checkpoint(checkpoint)
     assert again.config()["encoder_composition"] is False
+    assert again.config()["decoder"] == "invariant"
     assert torch.equal(_encode(again, b)[0], _encode(old, b)[0])
+    # an equivariant model's extra weights go through a checkpoint and back
+    directional = tiny_model(decoder="equivariant").float()
+    reloaded = CrystalDiffusionVAE.from_bytes(directional.to_bytes())
+    assert reloaded.config()["decoder"] == "equivariant"
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(5))
+    sigma = torch.full((len(b.frac_coords),), 0.3)
+    args = (z, b.atom_types, b.frac_coords, b.lattice, b.num_atoms, b.batch, sigma)
+    assert torch.equal(reloaded.score(*args)[0], directional.score(*args)[0])
 
 
 def _score(model, b, z, frac, lattice, types=None):

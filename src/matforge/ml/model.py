@@ -7,8 +7,9 @@
   ``N^(1/3)`` and angles, normalised), the composition and the storage score;
 - a score network conditioned on ``z`` takes noised fractional coordinates and
   noised atom types and predicts the coordinate score, an equivariant sum over
-  periodic edges of learned scalars times the minimum-image directions, and
-  atom-type logits.
+  periodic edges of learned scalars times the minimum-image directions (with
+  the ``equivariant`` decoder, plus a projection of vector features that see
+  bond angles), and atom-type logits.
 
 The model's constructor takes explicit, typed arguments; :meth:`config`
 returns them and a checkpoint (config JSON + ``state_dict``) rebuilds the
