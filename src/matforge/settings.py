@@ -348,8 +348,34 @@ class LaunchpadSettings(BaseModel):
     )
 
 
+SAMPLING_FIELDS = frozenset(
+    {
+        "steps_per_level",
+        "step_lr",
+        "sampler",
+        "sample_batch_size",
+        "guide_steps",
+        "guide_lr",
+        "composition_temperature",
+        "hydride_redraws",
+        "composition",
+        "decode_types",
+        "diagnostic_crystals",
+    }
+)
+"""Generator settings that shape sampling and evaluation, never the weights."""
+
+
 class GeneratorSettings(BaseModel):
     """Model size, training and sampling of the crystal generator (CDVAE)."""
+
+    def training_dump(self) -> dict[str, Any]:
+        """Return the settings that shape the trained model (no sampling ones).
+
+        A model's id and the train stage's key hash these, so a campaign that
+        samples an existing model differently reuses it.
+        """
+        return self.model_dump(exclude=set(SAMPLING_FIELDS))
 
     hidden_dim: int = Field(default=128, ge=4, description="Width of features.")
     latent_dim: int = Field(default=64, ge=2, description="Size of the latent z.")
@@ -460,6 +486,13 @@ class GeneratorSettings(BaseModel):
         description="Langevin steps per noise level (CDVAE's evaluation: 100).",
     )
     step_lr: float = Field(default=1e-4, gt=0, description="Langevin step size.")
+    sampler: Literal["langevin", "ancestral"] = Field(
+        default="langevin",
+        description="How coordinates move down the noise levels: CDVAE's annealed "
+        "Langevin dynamics (langevin), or the reverse-diffusion step of the "
+        "variance-exploding chain that leaves the next level's noise, after "
+        "steps_per_level - 1 Langevin steps (ancestral).",
+    )
     sample_batch_size: int = Field(
         default=250, ge=1, description="Crystals decoded together."
     )

@@ -105,6 +105,13 @@ def test_an_overfitted_model_reconstructs_its_crystals(overfitted):
     assert reconstruction(rebuilt, crystals)["match_rate"] >= 0.75
 
 
+def test_the_ancestral_sampler_reconstructs_in_one_step_per_level(overfitted):
+    model, graphs, crystals, _ = overfitted
+    settings = SamplingSettings(steps_per_level=1, sampler="ancestral")
+    rebuilt = reconstruct_crystals(model, graphs, 0, settings, force_atom_types=True)
+    assert reconstruction(rebuilt, crystals)["match_rate"] >= 0.75
+
+
 def test_teacher_forcing_ends_halfway(overfitted):
     history = overfitted[3].history
     forced = [row["teacher_forcing"] for row in history]
@@ -180,3 +187,56 @@ def test_diagnostics_tell_the_heads_from_the_denoiser(overfitted):
     # the test crystals are training crystals here: the ceiling is full recall
     assert found["ceiling"]["cov_r"] == 1.0
     assert 0.0 <= found["smact"]["train"] <= 1.0
+
+
+class _PointScore(CrystalDiffusionVAE):
+    """The exact score of noise about fixed fractional coordinates (one crystal)."""
+
+    target: torch.Tensor
+
+    def score(self, z, atom_types, frac_coords, lattice, num_atoms, batch, sigma):
+        diff = self.target - frac_coords
+        diff = diff - torch.round(diff)
+        cart = torch.einsum("ni,nij->nj", diff, lattice[batch])
+        return cart / sigma[:, None] ** 2, torch.zeros(len(atom_types), 100)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_the_ancestral_sampler_ends_on_the_point_its_score_leads_to(steps):
+    from matforge.ml.sample import crystal_generator, langevin_decode
+
+    torch.manual_seed(0)
+    model = _PointScore(**(TINY | {"num_noise_levels": 20})).eval()
+    target = torch.tensor([[0.1, 0.2, 0.3], [0.6, 0.55, 0.9], [0.35, 0.8, 0.05]])
+    model.target = target
+    forced = {"num_atoms": torch.tensor([3]), "atom_types": torch.tensor([1, 3, 1])}
+    ends = {}
+    for sampler in ("ancestral", "langevin"):
+        settings = SamplingSettings(
+            sampler=sampler, steps_per_level=steps, decode_types=False
+        )
+        (crystal,) = langevin_decode(
+            model, torch.zeros(1, 8), [crystal_generator(0, 0)], settings, **forced
+        )
+        diff = torch.tensor(crystal.frac_coords, dtype=target.dtype) - target
+        ends[sampler] = (diff - torch.round(diff)).abs().max().item()
+    # the last reverse-diffusion step only denoises: it lands on the point
+    assert ends["ancestral"] < 2e-4
+    # a Langevin step adds sqrt(2) sigma_min of noise after its jump
+    assert ends["langevin"] > 1e-3
+
+
+def test_an_unknown_sampler_is_refused():
+    with pytest.raises(ValueError, match="sampler"):
+        SamplingSettings(sampler="euler")
+
+
+def test_the_sampler_does_not_change_the_model_id():
+    from matforge.settings import GeneratorSettings
+
+    plain = GeneratorSettings()
+    other = GeneratorSettings(sampler="ancestral", steps_per_level=3)
+    assert plain.training_dump() == other.training_dump()
+    assert "sampler" not in plain.training_dump()
+    assert plain.model_dump() != other.model_dump()
+    assert plain.training_dump() != GeneratorSettings(beta=0.05).training_dump()

@@ -340,7 +340,7 @@ def _train_generator(
             {
                 "config": model.config(),
                 "split": ids,
-                "settings": settings.model_dump(),
+                "settings": settings.training_dump(),
                 "epochs": n_epochs,
                 "pretraining": bool(pretraining),
                 "weights": weights_digest(model),
@@ -396,7 +396,7 @@ def _train_generator(
         build=BuildMeta(
             versions=BuildMeta().versions | _versions(),
             inputs=inputs,
-            settings=settings.model_dump(),
+            settings=settings.training_dump(),
         ),
     )
     save_model_doc(factory, doc)
@@ -466,6 +466,7 @@ def sampling_settings(
         composition=settings.composition,
         hydride_redraws=settings.hydride_redraws,
         decode_types=settings.decode_types,
+        sampler=settings.sampler,
     )
 
 
@@ -733,7 +734,7 @@ class TrainGeneratorMaker(StageMaker):
     def make(self, upstream: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run the stage; return its small output."""
         return execute_stage(
-            self, "train", lambda s: s.ml.model_dump(), train_stage, upstream
+            self, "train", lambda s: s.ml.training_dump(), train_stage, upstream
         )
 
 

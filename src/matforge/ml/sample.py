@@ -41,6 +41,9 @@ from matforge.ml.model import CrystalDiffusionVAE, HeadOutputs
 COMPOSITIONS = ("cdvae", "multinomial", "balanced", "counts")
 """Composition decodings (:class:`SamplingSettings`)."""
 
+SAMPLERS = ("langevin", "ancestral")
+"""Coordinate samplers (:class:`SamplingSettings`)."""
+
 DECIMALS = 4
 """Decimals kept of decoded fractional coordinates and lattice vectors (A)."""
 
@@ -67,6 +70,19 @@ class SamplingSettings:
     without both are drawn again up to that many times, and the balanced
     decoding renormalises over such compositions; 0 is CDVAE's draw. With
     ``decode_types`` the score network may still change the types.
+
+    ``sampler`` picks how the coordinates move down the noise levels.
+    ``langevin`` is CDVAE's annealed Langevin dynamics: ``steps_per_level``
+    steps of size ``step_lr * (sigma / sigma_min)**2`` at every level. With
+    CDVAE's ``step_lr`` that step is ``sigma**2``, a full jump to the score
+    network's denoised estimate followed by ``sqrt(2) sigma`` of fresh noise,
+    so the network meets about 1.6 times the noise its level tells it.
+    ``ancestral`` takes the reverse-diffusion step of the variance-exploding
+    chain instead (Song et al., ICLR 2021): ``(sigma_i**2 - sigma_next**2)``
+    times the score plus noise of that variance, so the coordinates carry the
+    next level's noise; the last level only denoises. There
+    ``steps_per_level - 1`` Langevin steps at each level come before it (the
+    predictor-corrector sampler); one step per level is the predictor alone.
     """
 
     steps_per_level: int = 5
@@ -82,6 +98,13 @@ class SamplingSettings:
     composition_temperature: float = 1.0
     min_expected_atoms: float = 0.25
     hydride_redraws: int = 0
+    sampler: str = "langevin"
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(
+                f"unknown sampler {self.sampler!r}: expected one of {SAMPLERS}"
+            )
 
 
 @dataclass
@@ -237,6 +260,8 @@ def langevin_decode(
 ) -> list[Structure]:
     """Decode latents into crystals by annealed Langevin dynamics (CDVAE).
 
+    Or by the reverse-diffusion steps of ``settings.sampler`` ``ancestral``.
+
     Parameters
     ----------
     model
@@ -291,21 +316,33 @@ def langevin_decode(
         return torch.cat(parts).to(device=device, dtype=lattice.dtype)
 
     frac = draw(lambda n: (n, 3), uniform=True)
-    sigma_min = model.sigmas[-1]
-    for sigma in model.sigmas:
+
+    def move(sigma: Tensor, drift: Tensor, spread: Tensor | None) -> None:
+        """One step at level ``sigma``: ``drift * score + spread * noise``."""
+        nonlocal frac, types
+        score, type_logits = model.score(
+            z, types, frac, lattice, n_atoms, batch, sigma.expand(len(types))
+        )
+        delta = drift * score
+        if spread is not None:
+            delta = delta + spread * draw(lambda n: (n, 3), uniform=False)
+        frac = torch.remainder(frac + torch.einsum("ni,nij->nj", delta, inverse), 1.0)
+        if refine:
+            types = type_logits.argmax(-1) + 1
+
+    sigmas = model.sigmas
+    sigma_min = sigmas[-1]
+    ancestral = settings.sampler == "ancestral"
+    # the predictor-corrector sampler: Langevin steps, then the predictor
+    langevin_steps = settings.steps_per_level - int(ancestral)
+    for level, sigma in enumerate(sigmas):
         step = settings.step_lr * (sigma / sigma_min) ** 2
-        sigma_atoms = sigma.expand(len(types))
-        for _ in range(settings.steps_per_level):
-            noise = draw(lambda n: (n, 3), uniform=False)
-            score, type_logits = model.score(
-                z, types, frac, lattice, n_atoms, batch, sigma_atoms
-            )
-            delta = step * score + torch.sqrt(2 * step) * noise
-            frac = torch.remainder(
-                frac + torch.einsum("ni,nij->nj", delta, inverse), 1.0
-            )
-            if refine:
-                types = type_logits.argmax(-1) + 1
+        for _ in range(langevin_steps):
+            move(sigma, step, torch.sqrt(2 * step))
+        if ancestral:
+            last = level + 1 == len(sigmas)
+            variance = sigma**2 - (0.0 if last else sigmas[level + 1] ** 2)
+            move(sigma, variance, None if last else torch.sqrt(variance))
     structures = []
     for k in range(len(counts)):
         mask = batch == k
