@@ -39,51 +39,39 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> int:
-    args = _arguments()
-    if args.home:
-        import os
+def judge_crystals(factory, settings, structures, ids, potential=None) -> dict:
+    """Relax and judge crystals as a campaign does; return the figures.
 
-        os.environ["MATFORGE_HOME"] = args.home
-
+    The missing competing phases are priced, every crystal is relaxed with
+    ``potential`` (default ``run.potential``), given its formation energy and
+    energy above the hull, and judged by the candidates' rules. The figures
+    hold one row per crystal under ``crystals``.
+    """
     from campaign import ENERGY_KINDS, reason_kinds
     from matforge.core.validity import candidate_problems
-    from matforge.flows.generator import load_model, split_crystals
     from matforge.flows.relax import (
         compute_energies,
         potential_of,
         price_missing_phases,
     )
-    from matforge.settings import load_settings
-    from matforge.stores import StoreFactory
 
-    settings = load_settings()
     p = settings.candidates
-    with StoreFactory(settings) as factory:
-        doc, _ = load_model(factory, args.model)
-        graphs, structures = split_crystals(factory, doc)[args.split]
-        if args.limit:
-            graphs, structures = graphs[: args.limit], structures[: args.limit]
-        ids = [g.material_id for g in graphs]
-        spec = potential_of(settings, args.potential or settings.run.potential)
-        print(
-            f"model {doc.model_id}: {len(ids)} crystals of its {args.split} split, "
-            f"relaxed with {spec.name} {spec.version}"
+    spec = potential_of(settings, potential or settings.run.potential)
+    print(f"relaxing {len(ids)} crystals with {spec.name} {spec.version}")
+    started = time.perf_counter()
+    if p.price_missing_phases:
+        price_missing_phases(
+            factory, [s.composition for s in structures], spec, settings.potential
         )
-        started = time.perf_counter()
-        if p.price_missing_phases:
-            price_missing_phases(
-                factory, [s.composition for s in structures], spec, settings.potential
-            )
-        rows = compute_energies(
-            factory,
-            structures,
-            [(i, i) for i in ids],
-            spec,
-            relax=True,
-            params=settings.potential,
-        )
-        seconds = time.perf_counter() - started
+    rows = compute_energies(
+        factory,
+        structures,
+        [(i, i) for i in ids],
+        spec,
+        relax=True,
+        params=settings.potential,
+    )
+    seconds = time.perf_counter() - started
     crystals = []
     kinds: collections.Counter = collections.Counter()
     for material_id, structure, row in zip(ids, structures, rows, strict=True):
@@ -116,8 +104,6 @@ def main() -> int:
     energy_only = sum(c["energy_only"] for c in crystals)
     steps = [c["steps"] for c in crystals if isinstance(c["steps"], int)]
     figures = {
-        "model_id": doc.model_id,
-        "split": args.split,
         "crystals": len(crystals),
         "invalid": invalid,
         "invalid_share": invalid / max(len(crystals), 1),
@@ -139,8 +125,32 @@ def main() -> int:
         f"relaxation steps: median {figures['median_relax_steps']}; "
         f"{seconds / 60:.1f} min"
     )
+    return {**figures, "crystals": crystals}
+
+
+def main() -> int:
+    args = _arguments()
+    if args.home:
+        import os
+
+        os.environ["MATFORGE_HOME"] = args.home
+
+    from matforge.flows.generator import load_model, split_crystals
+    from matforge.settings import load_settings
+    from matforge.stores import StoreFactory
+
+    settings = load_settings()
+    with StoreFactory(settings) as factory:
+        doc, _ = load_model(factory, args.model)
+        graphs, structures = split_crystals(factory, doc)[args.split]
+        if args.limit:
+            graphs, structures = graphs[: args.limit], structures[: args.limit]
+        ids = [g.material_id for g in graphs]
+        print(f"model {doc.model_id}: {len(ids)} crystals of its {args.split} split")
+        figures = judge_crystals(factory, settings, structures, ids, args.potential)
+    figures = {"model_id": doc.model_id, "split": args.split} | figures
     if args.json:
-        args.json.write_text(json.dumps({**figures, "crystals": crystals}, indent=1))
+        args.json.write_text(json.dumps(figures, indent=1))
     return 0
 
 
