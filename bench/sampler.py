@@ -34,15 +34,6 @@ import sys
 import time
 from pathlib import Path
 
-METRICS = (
-    "structural_validity",
-    "compositional_validity",
-    "uniqueness",
-    "novelty",
-    "cov_r",
-    "cov_p",
-)
-
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,6 +60,7 @@ def _symmetric_share(structures) -> float:
 
 def main() -> int:
     args = _arguments()
+    from generator_latents import METRICS
     from matforge.flows.generator import load_model, sampling_settings, split_crystals
     from matforge.ml.diagnostics import generator_diagnostics
     from matforge.ml.metrics import generation_metrics
