@@ -197,5 +197,8 @@ def test_pretraining_then_fine_tuning_is_recorded(
     assert str(folder / "train.csv") in doc.build.inputs
     assert len(history["pretrain_history"]) == 1
     assert doc.training["epochs_run"] == 1
+    # one epoch each is far below what ml.compile auto compiles: both eager
+    assert pre["compiled"] is False
+    assert doc.training["compiled"] is False
     # fine-tuning fitted the vocabulary on the hydrides: hydrogen is in it
     assert 1 in doc.normalisers["elements"]

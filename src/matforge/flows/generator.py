@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -289,20 +290,26 @@ def _train_generator(
         read_s = time.perf_counter() - start
         # the hydrides' normalisers, so the heads keep their scale when fine-tuned
         fit_normalisers(model, parts["train"])
-        pre_result = train_model(
-            model,
-            pre["train"],
-            pre["val"],
-            epochs=settings.pretrain_epochs,
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            patience=settings.pretrain_patience,
-            seed=settings.seed,
-            device=device,
-            progress=pretrain_progress,
-            fit=False,
-            **_schedule(settings),
+        pre_steps = _training_steps(
+            settings, len(pre["train"]), settings.pretrain_epochs
         )
+        with generator_runtime(
+            settings, model, pre_steps, training=True, threads=False
+        ) as pre_compiled:
+            pre_result = train_model(
+                model,
+                pre["train"],
+                pre["val"],
+                epochs=settings.pretrain_epochs,
+                batch_size=settings.batch_size,
+                learning_rate=settings.learning_rate,
+                patience=settings.pretrain_patience,
+                seed=settings.seed,
+                device=device,
+                progress=pretrain_progress,
+                fit=False,
+                **_schedule(settings),
+            )
         pretrain_history = pre_result.history
         files = [str(Path(pretrain_dir) / f) for f in PRETRAIN_FILES.values()]
         inputs += files
@@ -318,21 +325,26 @@ def _train_generator(
             "read_seconds": read_s,
             "seconds": pre_result.seconds,
             "patience": settings.pretrain_patience,
+            "compiled": pre_compiled,
         }
     n_epochs = epochs if epochs is not None else settings.epochs
-    result = train_model(
-        model,
-        parts["train"],
-        parts["val"],
-        epochs=n_epochs,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        patience=settings.patience,
-        seed=settings.seed,
-        device=device,
-        progress=progress,
-        **_schedule(settings),
-    )
+    steps = _training_steps(settings, len(parts["train"]), n_epochs)
+    with generator_runtime(
+        settings, model, steps, training=True, threads=False
+    ) as compiled:
+        result = train_model(
+            model,
+            parts["train"],
+            parts["val"],
+            epochs=n_epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            patience=settings.patience,
+            seed=settings.seed,
+            device=device,
+            progress=progress,
+            **_schedule(settings),
+        )
     # the same settings, data and seed give the same weights, and the same id
     model_id = (
         "cdvae-"
@@ -370,6 +382,7 @@ def _train_generator(
         "stopped_early": result.stopped_early,
         "seconds": result.seconds,
         "device": device,
+        "compiled": compiled,
         "seed": settings.seed,
         "batch_size": settings.batch_size,
         "learning_rate": settings.learning_rate,
@@ -411,6 +424,51 @@ def _schedule(settings: GeneratorSettings) -> dict[str, Any]:
         "lr_patience": settings.lr_patience,
         "val_repeats": settings.val_repeats,
     }
+
+
+def _training_steps(settings: GeneratorSettings, crystals: int, epochs: int) -> int:
+    """Return the most optimiser steps of a training stage."""
+    return epochs * -(-crystals // settings.batch_size)
+
+
+def _crystal_steps(settings: GeneratorSettings, crystals: int) -> int:
+    """Return the score-network calls times crystals of decoding ``crystals``."""
+    return crystals * settings.num_noise_levels * settings.steps_per_level
+
+
+@contextmanager
+def generator_runtime(
+    settings: GeneratorSettings,
+    model: CrystalDiffusionVAE,
+    work: int,
+    *,
+    training: bool = False,
+    threads: bool = True,
+) -> Iterator[bool]:
+    """Run a generator job with its torch threads and, if worth it, compiled.
+
+    ``work`` is the job's size: optimiser steps with ``training``, else
+    crystals times score-network calls (``ml.compile`` ``auto`` compiles from
+    :data:`~matforge.ml.runtime.COMPILE_MIN_TRAIN_STEPS` /
+    :data:`~matforge.ml.runtime.COMPILE_MIN_CRYSTAL_STEPS`). The decision
+    depends on the settings and the job's size only, so the same job is run
+    the same way again. Yields whether the blocks are compiled.
+    """
+    from matforge.ml.runtime import (
+        COMPILE_MIN_CRYSTAL_STEPS,
+        COMPILE_MIN_TRAIN_STEPS,
+        compile_wanted,
+        compiled_blocks,
+        torch_threads,
+    )
+
+    threshold = COMPILE_MIN_TRAIN_STEPS if training else COMPILE_MIN_CRYSTAL_STEPS
+    wanted = compile_wanted(settings.compile, work, threshold)
+    with (
+        torch_threads(settings.threads if threads else 0),
+        compiled_blocks(model.message_blocks(), wanted, training=training) as compiled,
+    ):
+        yield compiled
 
 
 def weights_digest(model: CrystalDiffusionVAE) -> str:
@@ -496,12 +554,12 @@ def generate_candidates(
     """
     from pymatgen.io.cif import CifWriter
 
-    from matforge.ml.runtime import torch_threads
     from matforge.ml.sample import sample_crystals
 
     doc, model = load_model(factory, model_id, device)
     sampling = sampling_settings(settings, guided)
-    with torch_threads(settings.threads):
+    work = _crystal_steps(settings, num_samples)
+    with generator_runtime(settings, model, work):
         samples = sample_crystals(model, num_samples, seed, sampling, device, progress)
     sampling_dict = asdict(sampling)
     build = BuildMeta(
@@ -612,11 +670,12 @@ def generator_diagnostics(
     stored = model_doc.diagnostics
     if stored and not refresh and stored.get("key") == key:
         return stored
-    from matforge.ml.runtime import torch_threads
-
     parts = split_crystals(factory, model_doc)
     start = time.perf_counter()
-    with torch_threads(settings.threads):
+    rebuilt = min(settings.diagnostic_crystals, len(parts["train"][0]))
+    # both splits, with predicted and with forced compositions
+    work = _crystal_steps(settings, 2 * (rebuilt + len(parts["test"][0])))
+    with generator_runtime(settings, model, work):
         table = compute(
             model,
             parts["train"],
@@ -670,9 +729,8 @@ def evaluate_generator(
         )
         recon = found["reconstruction"]["test"]["predicted"]
     else:
-        from matforge.ml.runtime import torch_threads
-
-        with torch_threads(settings.threads):
+        work = _crystal_steps(settings, len(test_graphs))
+        with generator_runtime(settings, model, work):
             rebuilt = reconstruct_crystals(
                 model, test_graphs, docs[0].seed, sampling_settings(settings), device
             )

@@ -85,6 +85,10 @@ class InteractionBlock(nn.Module):
         summed = summed / self.avg_neighbors
         return self.norm(h + self.update(torch.cat([h, summed], dim=-1)))
 
+    def example_inputs(self, atoms: int = 6, edges: int = 18) -> tuple[Tensor, ...]:
+        """Return small random inputs of :meth:`forward` (a compile probe)."""
+        return _example_inputs(self, atoms, edges, vectors=False)
+
 
 class EquivariantBlock(nn.Module):
     """A message and update step on scalar and vector atom features.
@@ -138,3 +142,31 @@ class EquivariantBlock(nn.Module):
         v = v + a_vv[:, None, :] * u
         h = self.norm(h + a_sv * (u * w).sum(dim=1) + a_ss)
         return h, v
+
+    def example_inputs(self, atoms: int = 6, edges: int = 18) -> tuple[Tensor, ...]:
+        """Return small random inputs of :meth:`forward` (a compile probe)."""
+        return _example_inputs(self, atoms, edges, vectors=True)
+
+
+def _example_inputs(
+    block: nn.Module, atoms: int, edges: int, *, vectors: bool
+) -> tuple[Tensor, ...]:
+    """Return random ``(h, [v,] src, dst, rbf, envelope, [unit])`` of a block."""
+    parameter = next(block.parameters())
+    like = {"dtype": parameter.dtype, "device": parameter.device}
+    hidden = block.norm.normalized_shape[0]
+    first = next(m for m in block.filter.modules() if isinstance(m, nn.Linear))
+    generator = torch.Generator().manual_seed(0)
+    h = torch.randn(atoms, hidden, generator=generator).to(**like)
+    src = torch.arange(edges) % atoms
+    dst = (src + 1 + torch.arange(edges) // atoms) % atoms
+    src, dst = src.to(parameter.device), dst.to(parameter.device)
+    rbf = torch.rand(edges, first.in_features, generator=generator).to(**like)
+    envelope = torch.rand(edges, generator=generator).to(**like)
+    if not vectors:
+        return h, src, dst, rbf, envelope
+    v = torch.randn(atoms, 3, hidden, generator=generator).to(**like)
+    unit = torch.nn.functional.normalize(
+        torch.randn(edges, 3, generator=generator), dim=-1
+    ).to(**like)
+    return h, v, src, dst, rbf, envelope, unit

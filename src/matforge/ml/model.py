@@ -235,6 +235,10 @@ class CrystalDiffusionVAE(nn.Module):
         self.type_out = mlp(hidden_dim, hidden_dim, MAX_Z, num_hidden=1)
         self.avg_neighbors = avg_neighbors
 
+    def message_blocks(self) -> list[nn.Module]:
+        """Return the encoder's and the score network's message-passing blocks."""
+        return [*self.enc_blocks, *self.dec_blocks]
+
     # -- configuration and checkpoints -------------------------------------
     def config(self) -> dict[str, Any]:
         """Return the constructor arguments (JSON-able)."""
