@@ -10,7 +10,8 @@ the same latents (``--seed``) are decoded by every sampler of ``--samplers``
 (``ml.sampler``) at ``--steps`` steps per noise level, the other sampling
 settings being ``ml.*``'s. Printed per sampler:
 
-- the time to decode ``--samples`` crystals and CDVAE's metrics of them
+- the time to decode ``--samples`` crystals (compiled as ``ml.compile``
+  decides, its compile time included) and CDVAE's metrics of them
   against the model's test split (validity, uniqueness, novelty, COV-R /
   COV-P with the fixed MP-20 scaler), the share with a space group above P1
   (symprec 0.1) and of cells of at most three atoms;
@@ -61,10 +62,14 @@ def _symmetric_share(structures) -> float:
 def main() -> int:
     args = _arguments()
     from generator_latents import METRICS
-    from matforge.flows.generator import load_model, sampling_settings, split_crystals
+    from matforge.flows.generator import (
+        generator_runtime,
+        load_model,
+        sampling_settings,
+        split_crystals,
+    )
     from matforge.ml.diagnostics import generator_diagnostics
     from matforge.ml.metrics import generation_metrics
-    from matforge.ml.runtime import torch_threads
     from matforge.ml.sample import sample_crystals
     from matforge.settings import load_settings
     from matforge.stores import StoreFactory
@@ -85,7 +90,8 @@ def main() -> int:
         for name in args.samplers:
             sampling = dataclasses.replace(base, sampler=name, steps_per_level=steps)
             started = time.perf_counter()
-            with torch_threads(settings.ml.threads):
+            levels = settings.ml.num_noise_levels * steps
+            with generator_runtime(settings.ml, model, args.samples * levels):
                 samples = sample_crystals(model, args.samples, args.seed, sampling)
             seconds = time.perf_counter() - started
             crystals = [s.structure for s in samples]
@@ -101,7 +107,9 @@ def main() -> int:
                 f"{run['small_cells']:.3f}"
             )
             if args.diagnostics:
-                with torch_threads(settings.ml.threads):
+                rebuilt = min(settings.ml.diagnostic_crystals, len(parts["train"][0]))
+                work = 2 * (rebuilt + len(parts["test"][0])) * levels
+                with generator_runtime(settings.ml, model, work):
                     found = generator_diagnostics(
                         model,
                         parts["train"],
