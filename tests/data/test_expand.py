@@ -59,6 +59,7 @@ def test_expand_reaches_the_target_once(small_factory) -> None:
         assert computed["parent_id"] in {"seed-lih", "seed-mgh2"}
         assert computed["potential"] == "sevennet-0"
         assert computed["potential_version"] == spec.version
+        assert {"torch", "torch-sim-atomistic"} <= set(doc["build"]["versions"])
         assert computed["converged"] is True
         assert computed["steps"] > 0
         assert len(computed["substitution"]) == 1

@@ -51,10 +51,14 @@ from matforge.flows.stage import MatforgeMaker, job_factory, stage_job
 from matforge.potentials.energies import energies_of
 from matforge.potentials.relax import run_potential
 from matforge.schemas import BuildMeta, HydrideDoc, RejectDoc
+from matforge.schemas.common import package_versions
 from matforge.schemas.potential import ComputedProvenance
 from matforge.stores.lock import store_writer
 from matforge.stores.queries import scan_documents
 from matforge.stores.writes import stored_values, upsert_documents
+
+RELAXATION_PACKAGES = ("torch", "torch-sim-atomistic", "sevenn", "ase")
+"""Packages whose versions an expanded hydride records beside the usual ones."""
 
 if TYPE_CHECKING:
     from maggma.core import Store
@@ -207,6 +211,8 @@ class _Recorder:
             self.hydrides, "material_id", None, "content_hash"
         )
         self.build = BuildMeta(
+            # the relaxation's numbers also depend on torch and torch-sim
+            versions=package_versions(RELAXATION_PACKAGES),
             inputs=["collection:hydrides (real entries)", "mp_elemental_references"],
             settings={
                 "potential": self.settings.potential.model_dump(mode="json"),
