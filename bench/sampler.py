@@ -63,6 +63,8 @@ def main() -> int:
     args = _arguments()
     from generator_latents import METRICS
     from matforge.flows.generator import (
+        crystal_steps,
+        diagnostic_crystal_steps,
         generator_runtime,
         load_model,
         sampling_settings,
@@ -90,8 +92,8 @@ def main() -> int:
         for name in args.samplers:
             sampling = dataclasses.replace(base, sampler=name, steps_per_level=steps)
             started = time.perf_counter()
-            levels = settings.ml.num_noise_levels * steps
-            with generator_runtime(settings.ml, model, args.samples * levels):
+            work = crystal_steps(settings.ml, args.samples, steps)
+            with generator_runtime(settings.ml, model, work):
                 samples = sample_crystals(model, args.samples, args.seed, sampling)
             seconds = time.perf_counter() - started
             crystals = [s.structure for s in samples]
@@ -107,8 +109,9 @@ def main() -> int:
                 f"{run['small_cells']:.3f}"
             )
             if args.diagnostics:
-                rebuilt = min(settings.ml.diagnostic_crystals, len(parts["train"][0]))
-                work = 2 * (rebuilt + len(parts["test"][0])) * levels
+                work = diagnostic_crystal_steps(
+                    settings.ml, len(parts["train"][0]), len(parts["test"][0]), steps
+                )
                 with generator_runtime(settings.ml, model, work):
                     found = generator_diagnostics(
                         model,

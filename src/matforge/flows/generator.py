@@ -294,7 +294,7 @@ def _train_generator(
             settings, len(pre["train"]), settings.pretrain_epochs
         )
         with generator_runtime(
-            settings, model, pre_steps, training=True, threads=False
+            settings, model, pre_steps, training=True
         ) as pre_compiled:
             pre_result = train_model(
                 model,
@@ -329,9 +329,7 @@ def _train_generator(
         }
     n_epochs = epochs if epochs is not None else settings.epochs
     steps = _training_steps(settings, len(parts["train"]), n_epochs)
-    with generator_runtime(
-        settings, model, steps, training=True, threads=False
-    ) as compiled:
+    with generator_runtime(settings, model, steps, training=True) as compiled:
         result = train_model(
             model,
             parts["train"],
@@ -431,9 +429,31 @@ def _training_steps(settings: GeneratorSettings, crystals: int, epochs: int) -> 
     return epochs * -(-crystals // settings.batch_size)
 
 
-def _crystal_steps(settings: GeneratorSettings, crystals: int) -> int:
-    """Return the score-network calls times crystals of decoding ``crystals``."""
-    return crystals * settings.num_noise_levels * settings.steps_per_level
+def crystal_steps(
+    settings: GeneratorSettings, crystals: int, steps_per_level: int | None = None
+) -> int:
+    """Return the score-network calls times crystals of decoding ``crystals``.
+
+    At ``steps_per_level`` (default ``settings.steps_per_level``): the size of
+    a sampling for ``ml.compile`` ``auto``.
+    """
+    steps = steps_per_level or settings.steps_per_level
+    return crystals * settings.num_noise_levels * steps
+
+
+def diagnostic_crystal_steps(
+    settings: GeneratorSettings,
+    train_crystals: int,
+    test_crystals: int,
+    steps_per_level: int | None = None,
+) -> int:
+    """Return :func:`crystal_steps` of a model's diagnostics.
+
+    Both splits (at most ``settings.diagnostic_crystals`` of the training
+    one) are reconstructed with predicted and with forced compositions.
+    """
+    rebuilt = min(settings.diagnostic_crystals, train_crystals)
+    return crystal_steps(settings, 2 * (rebuilt + test_crystals), steps_per_level)
 
 
 @contextmanager
@@ -443,7 +463,6 @@ def generator_runtime(
     work: int,
     *,
     training: bool = False,
-    threads: bool = True,
 ) -> Iterator[bool]:
     """Run a generator job with its torch threads and, if worth it, compiled.
 
@@ -452,7 +471,8 @@ def generator_runtime(
     :data:`~matforge.ml.runtime.COMPILE_MIN_TRAIN_STEPS` /
     :data:`~matforge.ml.runtime.COMPILE_MIN_CRYSTAL_STEPS`). The decision
     depends on the settings and the job's size only, so the same job is run
-    the same way again. Yields whether the blocks are compiled.
+    the same way again; inside a block that already set ``ml.threads`` the
+    threads are left as they are. Yields whether the blocks are compiled.
     """
     from matforge.ml.runtime import (
         COMPILE_MIN_CRYSTAL_STEPS,
@@ -465,7 +485,7 @@ def generator_runtime(
     threshold = COMPILE_MIN_TRAIN_STEPS if training else COMPILE_MIN_CRYSTAL_STEPS
     wanted = compile_wanted(settings.compile, work, threshold)
     with (
-        torch_threads(settings.threads if threads else 0),
+        torch_threads(settings.threads),
         compiled_blocks(model.message_blocks(), wanted, training=training) as compiled,
     ):
         yield compiled
@@ -558,7 +578,7 @@ def generate_candidates(
 
     doc, model = load_model(factory, model_id, device)
     sampling = sampling_settings(settings, guided)
-    work = _crystal_steps(settings, num_samples)
+    work = crystal_steps(settings, num_samples)
     with generator_runtime(settings, model, work):
         samples = sample_crystals(model, num_samples, seed, sampling, device, progress)
     sampling_dict = asdict(sampling)
@@ -672,9 +692,9 @@ def generator_diagnostics(
         return stored
     parts = split_crystals(factory, model_doc)
     start = time.perf_counter()
-    rebuilt = min(settings.diagnostic_crystals, len(parts["train"][0]))
-    # both splits, with predicted and with forced compositions
-    work = _crystal_steps(settings, 2 * (rebuilt + len(parts["test"][0])))
+    work = diagnostic_crystal_steps(
+        settings, len(parts["train"][0]), len(parts["test"][0])
+    )
     with generator_runtime(settings, model, work):
         table = compute(
             model,
@@ -729,7 +749,7 @@ def evaluate_generator(
         )
         recon = found["reconstruction"]["test"]["predicted"]
     else:
-        work = _crystal_steps(settings, len(test_graphs))
+        work = crystal_steps(settings, len(test_graphs))
         with generator_runtime(settings, model, work):
             rebuilt = reconstruct_crystals(
                 model, test_graphs, docs[0].seed, sampling_settings(settings), device
