@@ -543,10 +543,10 @@ class GeneratorSettings(BaseModel):
     compile: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="Run the message-passing blocks through torch.compile "
-        "(about twice as fast here; needs a C compiler, and falls back to eager "
-        "with a warning): on, off, or auto, which compiles trainings of at least "
-        "1,000 optimiser steps and samplings of at least 10,000 crystal-steps, so "
-        "quick runs skip the compile time.",
+        "(here sampling 4.2 and training 1.3 times faster; needs a C++ compiler, "
+        "and falls back to eager with a warning): on, off, or auto, which "
+        "compiles trainings of at least 1,000 optimiser steps and samplings of at "
+        "least 10,000 crystal-steps, so quick runs skip the compile time.",
     )
     diagnostic_crystals: int = Field(
         default=90,

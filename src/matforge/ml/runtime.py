@@ -69,7 +69,7 @@ def _short(exc: Exception) -> str:
 class _GuardedForward:
     """A block's compiled forward that falls back to its eager one for good.
 
-    A compiler that cannot run here (no C compiler, an unsupported
+    A compiler that cannot run here (no C++ compiler, an unsupported
     operation) raises on the first call: the block then runs eagerly, with
     one warning. An error of the block itself is raised again by the eager
     call, with its own traceback.
@@ -126,9 +126,9 @@ def compiled_blocks(
     """Run the message-passing blocks through ``torch.compile`` in the block.
 
     The blocks' edge-wise products and sums are most of the generator's
-    time on a CPU; inductor fuses them (measured here: a score-network call
-    2.9 times, a training step 1.8 times faster, the same outputs within
-    float rounding; ``bench/score_network.py``). Shapes are dynamic, so one
+    time on a CPU; inductor fuses them (``bench/score_network.py`` here: a
+    score-network call 1.4-1.8 times, a training step 1.3-1.6 times faster,
+    the same outputs within float rounding). Shapes are dynamic, so one
     compile serves every batch. With ``training`` the backward pass is
     compiled first on a small example (:func:`_probe`). Where compiling
     fails the blocks run eagerly, with a warning. Yields whether they are
