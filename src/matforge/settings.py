@@ -82,6 +82,17 @@ A job carries every other section with it (see :mod:`matforge.flows.stage`);
 these it takes from the machine it runs on.
 """
 
+
+def cpu_threads(threads: int) -> int:
+    """Return a ``threads`` setting as a count (0: the cores this process may use)."""
+    if threads > 0:
+        return threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 # The YAML file chosen for the settings object being built (``--config``).
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
 
@@ -534,11 +545,12 @@ class GeneratorSettings(BaseModel):
         "every Langevin step (CDVAE); False keeps the decoded composition.",
     )
     threads: int = Field(
-        default=1,
+        default=0,
         ge=0,
         description="torch CPU threads while training, sampling and evaluating "
-        "the generator (0: leave torch's setting). Its tensors are small: on two "
-        "shared cores one thread used 2-7 times less CPU than two.",
+        "the generator; 0: every core this process may use (here two cores "
+        "trained the default model 1.35 times faster than one); 1 suits a machine "
+        "shared with other work, where two threads spin waiting for each other.",
     )
     compile: Literal["auto", "on", "off"] = Field(
         default="auto",

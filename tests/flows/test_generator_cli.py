@@ -1,4 +1,5 @@
 import json
+import os
 import uuid
 
 import pytest
@@ -200,5 +201,8 @@ def test_pretraining_then_fine_tuning_is_recorded(
     # one epoch each is far below what ml.compile auto compiles: both eager
     assert pre["compiled"] is False
     assert doc.training["compiled"] is False
+    # ml.threads 0 (the default) trains on every core and records their count
+    assert settings.threads == 0
+    assert pre["threads"] == doc.training["threads"] == len(os.sched_getaffinity(0))
     # fine-tuning fitted the vocabulary on the hydrides: hydrogen is in it
     assert 1 in doc.normalisers["elements"]

@@ -47,6 +47,21 @@ def _score_inputs():
     )
 
 
+def test_torch_threads_zero_takes_every_core_and_restores_the_count():
+    import os
+
+    from matforge.ml.runtime import torch_threads
+
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0))
+    with torch_threads(0):
+        assert torch.get_num_threads() == cores
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == cores
+    assert torch.get_num_threads() == before
+
+
 def test_auto_compiles_long_jobs_only():
     assert compile_wanted("auto", COMPILE_MIN_TRAIN_STEPS, COMPILE_MIN_TRAIN_STEPS)
     assert not compile_wanted("auto", 85, COMPILE_MIN_TRAIN_STEPS)

@@ -102,7 +102,7 @@ def test_the_default_is_the_most_accurate_on_the_seed_calibration() -> None:
 def test_zero_threads_means_every_core_this_process_may_use():
     import os
 
-    from matforge.potentials.registry import cpu_threads
+    from matforge.settings import cpu_threads
 
     assert cpu_threads(3) == 3
     assert cpu_threads(0) == len(os.sched_getaffinity(0))

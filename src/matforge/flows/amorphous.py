@@ -210,7 +210,7 @@ def train_models(
     from matforge.amorphous.documents import model_document, sisso_document
     from matforge.amorphous.features import dataset
     from matforge.amorphous.train import train_model
-    from matforge.potentials.registry import cpu_threads
+    from matforge.settings import cpu_threads
 
     am = factory.settings.amorphous
     families = _kinds(am, kinds)
@@ -538,11 +538,11 @@ def simulate_composition(
     from matforge.amorphous.documents import md_document, md_run_id
     from matforge.amorphous.meltquench import run_melt_quench
     from matforge.potentials.registry import (
-        cpu_threads,
         load_calculator,
         resolve_potential,
         set_threads,
     )
+    from matforge.settings import cpu_threads
 
     am = factory.settings.amorphous
     try:

@@ -21,6 +21,7 @@ from matforge.errors import DataNotFoundError, MatforgeError
 from matforge.flows.stage import StageMaker, execute_stage, stage_job
 from matforge.schemas.common import BuildMeta, content_hash
 from matforge.schemas.generator import GeneratedDoc, ModelDoc
+from matforge.settings import cpu_threads
 from matforge.stores.artefacts import put_bytes, put_json
 from matforge.stores.models import (
     latest_model_doc,
@@ -326,6 +327,7 @@ def _train_generator(
             "seconds": pre_result.seconds,
             "patience": settings.pretrain_patience,
             "compiled": pre_compiled,
+            "threads": cpu_threads(settings.threads),
         }
     n_epochs = epochs if epochs is not None else settings.epochs
     steps = _training_steps(settings, len(parts["train"]), n_epochs)
@@ -381,6 +383,7 @@ def _train_generator(
         "seconds": result.seconds,
         "device": device,
         "compiled": compiled,
+        "threads": cpu_threads(settings.threads),
         "seed": settings.seed,
         "batch_size": settings.batch_size,
         "learning_rate": settings.learning_rate,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from matforge.errors import MatforgeError
+from matforge.settings import cpu_threads
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
@@ -256,16 +257,6 @@ _CACHE: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
 
 
-def cpu_threads(threads: int) -> int:
-    """Return ``threads``, or with 0 the number of cores this process may use."""
-    if threads > 0:
-        return threads
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def set_threads(threads: int) -> None:
     """Set torch's CPU threads (0: every core this process may use)."""
     import torch
@@ -287,8 +278,6 @@ def _offline_message(spec: PotentialSpec, why: str) -> str:
 
 
 def _matgl_calculator(spec: PotentialSpec) -> Calculator:
-    import os
-
     from atomate2.forcefields.utils import revert_default_dtype
 
     local = spec.local or is_matgl_folder(spec.model)
